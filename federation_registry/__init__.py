@@ -1,0 +1,1 @@
+"""Module Federation registry: shells, remotes, shared dependencies, runtime config."""

@@ -1,0 +1,2 @@
+"""Routes of this app under /api/v1/ (filled in by its issue)."""
+urlpatterns: list = []

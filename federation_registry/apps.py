@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class FederationRegistryConfig(AppConfig):
+    name = "federation_registry"

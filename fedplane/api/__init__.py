@@ -1,0 +1,1 @@
+"""The API kit every app uses: envelope, errors, pagination, auth, throttling, audit."""

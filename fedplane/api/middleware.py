@@ -1,0 +1,157 @@
+"""Cross-cutting HTTP behaviour: request ids, security headers, body limits, audit, 500s."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpResponse
+
+from .envelope import dumps
+from .errors import ErrorCode, error_body
+from .models import AuditEntry
+from .throttling import current_limits
+
+__all__ = [
+    "RequestIdMiddleware",
+    "SecurityHeadersMiddleware",
+    "BodySizeLimitMiddleware",
+    "ApiErrorMiddleware",
+    "AuditMiddleware",
+    "json_error",
+]
+
+log = logging.getLogger("fedplane.api")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+API_PREFIX = "/api/"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# Django answers these itself (400/403/404) through the handlers in views_errors.py.
+_DJANGO_ANSWERS = (Http404, PermissionDenied, SuspiciousOperation, BadRequest)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "X-XSS-Protection": "1; mode=block",
+    "Content-Security-Policy": "default-src 'self'",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+}
+
+
+def json_error(status: int, code: str, message: str, details=None, request=None) -> HttpResponse:
+    response = HttpResponse(dumps(error_body(code, message, details)), status=status, content_type="application/json")
+    if request is not None and getattr(request, "request_id", None):
+        response["X-Request-ID"] = request.request_id
+    return response
+
+
+class RequestIdMiddleware:
+    """Echo a well-formed X-Request-ID or mint one; add rate-limit headers for any known caller."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request.request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        ratelimit = getattr(request, "ratelimit", None)
+        user = getattr(request, "user", None)
+        if ratelimit is None and request.path.startswith(API_PREFIX) and user is not None and user.is_authenticated:
+            ratelimit = current_limits(user)  # the view refused before its throttle counted
+        if ratelimit:
+            limit, remaining, reset_at = ratelimit
+            response["X-RateLimit-Limit"] = str(limit)
+            response["X-RateLimit-Remaining"] = str(remaining)
+            response["X-RateLimit-Reset"] = str(reset_at)
+        return response
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse an oversized body with 413 before anything reads it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error(400, ErrorCode.BAD_REQUEST, "Invalid Content-Length header.", request=request)
+        if length > settings.MAX_REQUEST_BODY_BYTES:
+            return json_error(
+                413, ErrorCode.PAYLOAD_TOO_LARGE,
+                f"Request body of {length} bytes exceeds the limit of {settings.MAX_REQUEST_BODY_BYTES}.",
+                {"limit": settings.MAX_REQUEST_BODY_BYTES}, request,
+            )
+        return self.get_response(request)
+
+
+class ApiErrorMiddleware:
+    """An unexpected exception on an API path is logged and answered in the envelope, never as HTML."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith(API_PREFIX) or isinstance(exception, _DJANGO_ANSWERS):
+            return None
+        log.exception("unhandled error on %s %s (request %s)", request.method, request.path,
+                      getattr(request, "request_id", "-"))
+        return json_error(500, ErrorCode.INTERNAL_ERROR, "An internal error occurred; it has been logged.",
+                          {"requestId": getattr(request, "request_id", None)}, request)
+
+
+class AuditMiddleware:
+    """Record every write through the API, whatever its outcome."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        if request.method in WRITE_METHODS and request.path.startswith(API_PREFIX):
+            self._record(request, response, (time.perf_counter() - started) * 1000)
+        return response
+
+    @staticmethod
+    def _record(request, response, duration_ms: float) -> None:
+        user = getattr(request, "user", None)
+        authenticated = bool(user and user.is_authenticated)
+        key = getattr(request, "auth", None)
+        match = getattr(request, "resolver_match", None)
+        try:
+            AuditEntry.objects.create(
+                user=user if authenticated else None,
+                username=user.get_username() if authenticated else "",
+                api_key_prefix=getattr(key, "prefix", "") or "",
+                method=request.method,
+                path=request.path[:512],
+                view_name=(match.view_name if match else "")[:200],
+                status_code=response.status_code,
+                outcome=AuditEntry.outcome_for(response.status_code),
+                request_id=request.request_id,
+                remote_addr=request.META.get("REMOTE_ADDR") or None,
+                duration_ms=duration_ms,
+            )
+        except Exception:  # the write already happened; losing its audit row must be loud
+            log.exception("could not record audit entry for %s %s", request.method, request.path)

@@ -1,0 +1,37 @@
+"""Scope enforcement: each view names the scope each method (or action) needs."""
+from __future__ import annotations
+
+from rest_framework import permissions
+
+from .principals import request_scopes
+
+__all__ = ["HasRequiredScopes", "required_scope"]
+
+SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def required_scope(view, request) -> str | None:
+    """`required_scopes` maps an action name, an HTTP method, "read" or "write" to a scope."""
+    mapping: dict[str, str] = getattr(view, "required_scopes", {})
+    action = getattr(view, "action", None)
+    for key in (action, request.method, "read" if request.method in SAFE else "write"):
+        if key and key in mapping:
+            return mapping[key]
+    return None
+
+
+class HasRequiredScopes(permissions.BasePermission):
+    """Authenticated, and holding the scope the view asks for this request."""
+
+    message = "This credential lacks the scope required here."
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        scope = required_scope(view, request)
+        if scope is None:
+            return True
+        if scope in request_scopes(request):
+            return True
+        self.message = f"Missing scope '{scope}'."
+        return False

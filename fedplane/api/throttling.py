@@ -1,0 +1,58 @@
+"""Rate limits with the seed's buckets and X-RateLimit-* headers.
+
+Every authenticated request counts in the `default` bucket; a view that sets
+`throttle_bucket = "training"` (or "deployment") also counts its writes there.
+"""
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from rest_framework.throttling import BaseThrottle
+
+from .ratelimit import hit, peek
+
+__all__ = ["BucketThrottle", "current_limits"]
+
+SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class BucketThrottle(BaseThrottle):
+    def allow_request(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return True
+        buckets = ["default"]
+        extra = getattr(view, "throttle_bucket", None)
+        if extra and request.method not in SAFE:
+            buckets.append(extra)
+        window_seconds = settings.RATE_LIMIT_WINDOW_SECONDS
+        tightest, denied = None, False
+        for bucket in buckets:
+            limit = settings.RATE_LIMITS[bucket]
+            window = hit(_key(bucket, user), window_seconds)
+            remaining = max(0, limit - window.count)
+            if tightest is None or remaining < tightest[1]:
+                tightest = (limit, remaining, window.reset_at)
+            if window.count > limit:
+                tightest, denied = (limit, 0, window.reset_at), True
+                break
+        # RequestIdMiddleware copies these onto the response, whatever the view returns.
+        request._request.ratelimit = tightest
+        self._wait = max(0.0, tightest[2] - time.time())
+        return not denied
+
+    def wait(self) -> float:
+        return self._wait
+
+
+def _key(bucket: str, user) -> str:
+    return f"ratelimit:{bucket}:{user.pk}"
+
+
+def current_limits(user) -> tuple[int, int, int]:
+    """(limit, remaining, reset_at) of `user`'s default bucket without counting a request,
+    for responses decided before the throttle ran (a missing scope, for one)."""
+    limit = settings.RATE_LIMITS["default"]
+    window = peek(_key("default", user), settings.RATE_LIMIT_WINDOW_SECONDS)
+    return limit, max(0, limit - window.count), window.reset_at

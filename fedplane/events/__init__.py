@@ -1,0 +1,1 @@
+"""Event log (outbox), broadcasting, WebSocket consumers and the SSE stream."""

@@ -1,0 +1,58 @@
+"""Who is on a socket or stream: the same credentials as the REST API.
+
+Browsers cannot set headers on a WebSocket, so `?token=` (JWT) and `?api_key=`
+are accepted beside the `Authorization` and `X-API-Key` headers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from rest_framework.exceptions import AuthenticationFailed
+
+from fedplane.api.authentication import authenticate_api_key, authenticate_jwt
+
+__all__ = ["Principal", "principal_from", "TokenAuthMiddleware"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    scopes: frozenset[str]
+
+
+def _credentials(headers: dict[str, str], query: dict[str, list[str]]) -> tuple[str | None, str | None]:
+    api_key = headers.get("x-api-key") or (query.get("api_key") or [None])[0]
+    bearer = headers.get("authorization", "")
+    token = bearer[7:].strip() if bearer.lower().startswith("bearer ") else (query.get("token") or [None])[0]
+    return api_key, token
+
+
+def principal_from(headers: dict[str, str], query_string: str) -> Principal | None:
+    """Authenticate from lower-cased headers and the raw query string; None if absent or invalid."""
+    api_key, token = _credentials(headers, parse_qs(query_string))
+    try:
+        if api_key:
+            user, key = authenticate_api_key(api_key)
+            return Principal(user.pk, user.get_username(), frozenset(key.scopes))
+        if token:
+            user, validated = authenticate_jwt(token)
+            return Principal(user.pk, user.get_username(), frozenset(validated.payload.get("scopes", [])))
+    except AuthenticationFailed:
+        return None
+    return None
+
+
+class TokenAuthMiddleware:
+    """ASGI middleware that puts `principal` into a WebSocket's scope."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        headers = {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope.get("headers", [])}
+        query = scope.get("query_string", b"").decode("latin1")
+        scope = dict(scope, principal=await database_sync_to_async(principal_from)(headers, query))
+        return await self.inner(scope, receive, send)

@@ -1,0 +1,48 @@
+"""The event log: every state change the seed names as an event, in commit order of ids."""
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+__all__ = ["Event", "System", "Severity"]
+
+
+class System(models.TextChoices):
+    FEDERATION = "federation"
+    FL = "fl"
+    REGIONS = "regions"
+    PLATFORM = "platform"
+
+
+class Severity(models.TextChoices):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+class Event(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    type = models.CharField(max_length=64, db_index=True)
+    system = models.CharField(max_length=16, choices=System.choices, db_index=True)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.INFO, db_index=True)
+    data = models.JSONField(default=dict)
+    request_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.type}"
+
+    def as_message(self) -> dict:
+        """The wire format of the seed's WebSocket events, plus id/system/severity for resuming."""
+        return {
+            "id": self.id,
+            "event": self.type,
+            "system": self.system,
+            "severity": self.severity,
+            "timestamp": self.created_at.isoformat().replace("+00:00", "Z"),
+            "data": self.data,
+        }

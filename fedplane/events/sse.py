@@ -1,0 +1,97 @@
+"""Server-Sent Events at /api/v1/integration/events/stream.
+
+Query: `types` and `systems` (comma-separated or repeated). A client that
+reconnects sends `Last-Event-ID` (browsers do it themselves) or `lastEventId`
+and first receives what it missed. Needs the ASGI server: the response is an
+async stream held open with a keep-alive comment every 15 seconds.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.http import StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from fedplane.api.envelope import dumps
+from fedplane.api.errors import ErrorCode
+from fedplane.api.middleware import json_error
+
+from .auth import principal_from
+from .groups import group_for_system
+from .relay import ensure_relay
+from .subscriptions import Subscription
+
+__all__ = ["event_stream"]
+
+KEEPALIVE_SECONDS = 15
+REPLAY_LIMIT = 1000
+
+
+def _listed(request, name: str) -> list[str]:
+    return [part for raw in request.GET.getlist(name) for part in raw.split(",") if part.strip()]
+
+
+def _frame(message: dict) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (message["id"], message["event"].encode(), dumps(message))
+
+
+@database_sync_to_async
+def _missed(subscription: Subscription, after_id: int) -> list[dict]:
+    rows = subscription.replay_queryset(after_id)[: REPLAY_LIMIT * 4]
+    return [m for m in (e.as_message() for e in rows) if subscription.matches(m)][:REPLAY_LIMIT]
+
+
+async def _stream(subscription: Subscription, last_id: int | None):
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    groups = [group_for_system(s) for s in subscription.systems]
+    for group in groups:
+        await layer.group_add(group, channel)
+    await ensure_relay()
+    sent: set[int] = set()
+    try:
+        yield b"retry: 2000\n\n"
+        if last_id is not None:
+            for message in await _missed(subscription, last_id):
+                sent.add(message["id"])
+                yield _frame(message)
+        while True:
+            try:
+                received = await asyncio.wait_for(layer.receive(channel), timeout=KEEPALIVE_SECONDS)
+            except asyncio.TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            message = received.get("event")
+            if message and message["id"] not in sent and subscription.matches(message):
+                yield _frame(message)
+    finally:
+        for group in groups:
+            await layer.group_discard(group, channel)
+
+
+@csrf_exempt  # credentials come in headers or the query string, never from cookies
+async def event_stream(request):
+    if request.method != "GET":
+        response = json_error(405, ErrorCode.METHOD_NOT_ALLOWED, f'Method "{request.method}" not allowed.',
+                              request=request)
+        response["Allow"] = "GET"
+        return response
+    headers = {k.lower().replace("_", "-"): v for k, v in request.headers.items()}
+    principal = await database_sync_to_async(principal_from)(headers, request.META.get("QUERY_STRING", ""))
+    if principal is None:
+        return json_error(401, ErrorCode.UNAUTHORIZED, "Send an API key or a bearer token.", request=request)
+    raw_last = request.headers.get("Last-Event-ID") or request.GET.get("lastEventId")
+    try:
+        last_id = int(raw_last) if raw_last not in (None, "") else None
+    except ValueError:
+        return json_error(422, ErrorCode.VALIDATION_ERROR, "Last-Event-ID must be an integer.", request=request)
+    subscription = Subscription.build(_listed(request, "types"), None, _listed(request, "systems"))
+    unknown = subscription.systems - {"federation", "fl", "regions", "platform"}
+    if unknown:
+        return json_error(422, ErrorCode.VALIDATION_ERROR, f"unknown systems: {sorted(unknown)}", request=request)
+    response = StreamingHttpResponse(_stream(subscription, last_id), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

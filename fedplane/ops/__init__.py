@@ -1,0 +1,1 @@
+"""Operations endpoints: liveness, readiness (Prometheus scrape is django-prometheus)."""

@@ -1,0 +1,257 @@
+"""fedplane settings, read once from the environment (12-factor).
+
+Embedded default: SQLite under var/, filesystem Celery broker, in-memory channel
+layer, file cache. Production: DATABASE_URL, REDIS_URL (channel layer, cache, rate
+limits) and CELERY_BROKER_URL. Every variable is documented in README.md.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+FEDPLANE_ENV = env.str("FEDPLANE_ENV", default="embedded")  # embedded | production
+PRODUCTION = FEDPLANE_ENV == "production"
+VAR_DIR = Path(env.str("FEDPLANE_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+FEDPLANE_REGION = env.str("FEDPLANE_REGION", default="local")
+FEDPLANE_VERSION = "0.1.0"
+
+
+def _secret_key() -> str:
+    key = env.str("SECRET_KEY", default="")
+    if key:
+        return key
+    if PRODUCTION:
+        raise ImproperlyConfigured("SECRET_KEY must be set when FEDPLANE_ENV=production")
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework_api_key",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_prometheus",
+    "channels",
+    "fedplane.api",
+    "fedplane.events",
+    "fedplane.ops",
+    "flcore",
+    "federation_registry",
+    "regions",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "fedplane.api.middleware.RequestIdMiddleware",
+    "fedplane.api.middleware.SecurityHeadersMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "fedplane.api.middleware.BodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "fedplane.api.middleware.ApiErrorMiddleware",
+    "fedplane.api.middleware.AuditMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "fedplane.urls"
+WSGI_APPLICATION = "fedplane.wsgi.application"
+ASGI_APPLICATION = "fedplane.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "fedplane" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'fedplane.sqlite3'}")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL lets the web server and the worker read while the other writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE",
+         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Events reach subscribers by a push on commit through a shared channel layer (Redis);
+# with the in-memory layer each server process tails the event log instead.
+EVENTS_DELIVERY = "push" if REDIS_URL else "poll"
+EVENTS_POLL_INTERVAL = env.float("FEDPLANE_EVENTS_POLL_INTERVAL", default=0.2)
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+    (_broker_dir / "control").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Federated learning -------------------------------------------------------------
+FLOWER_SUPERLINK_ADDRESS = env.str("FLOWER_SUPERLINK_ADDRESS", default="127.0.0.1:9093")
+FLOWER_SUPERLINK_PUBLIC_ADDRESS = env.str("FLOWER_SUPERLINK_PUBLIC_ADDRESS", default=FLOWER_SUPERLINK_ADDRESS)
+# runplatform starts a SuperLink at FLOWER_SUPERLINK_ADDRESS unless one is run elsewhere.
+FLOWER_MANAGE_SUPERLINK = env.bool("FLOWER_MANAGE_SUPERLINK", default=True)
+FLOWER_ROOT_CERTIFICATES = env.str("FLOWER_ROOT_CERTIFICATES", default="")  # CA PEM path when TLS is on
+# TLS for the SuperLink that runsuperlink starts (all three, or none for plain HTTP).
+FLOWER_SSL_CERTFILE = env.str("FLOWER_SSL_CERTFILE", default="")
+FLOWER_SSL_KEYFILE = env.str("FLOWER_SSL_KEYFILE", default="")
+FLCORE_QUEUE = env.str("FLCORE_QUEUE", default="fl")
+FLCORE_MAX_ATTEMPTS = env.int("FLCORE_MAX_ATTEMPTS", default=3)
+FLCORE_SWEEP_SECONDS = env.float("FLCORE_SWEEP_SECONDS", default=15.0)
+# A running execution whose worker sent no heartbeat for this long is taken over.
+FLCORE_STALE_SECONDS = env.float("FLCORE_STALE_SECONDS", default=45.0)
+# name -> "package.module:StrategyClass" (a Flower message-API Strategy)
+FLCORE_STRATEGY_PLUGINS = env.dict("FLCORE_STRATEGY_PLUGINS", default={})
+FEDPLANE_ARTIFACT_ROOT = Path(env.str("FEDPLANE_ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts")))
+
+# --- API -----------------------------------------------------------------------
+MAX_REQUEST_BODY_BYTES = env.int("FEDPLANE_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "fedplane.api.authentication.ApiKeyAuthentication",
+        "fedplane.api.authentication.ScopedJWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["fedplane.api.permissions.HasRequiredScopes"],
+    "DEFAULT_THROTTLE_CLASSES": ["fedplane.api.throttling.BucketThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["fedplane.api.envelope.EnvelopeJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "fedplane.api.pagination.PagePagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "fedplane.api.filters.FilterSetBackend",
+        "fedplane.api.filters.SearchFilter",
+        "fedplane.api.filters.SortFilter",
+    ],
+    "EXCEPTION_HANDLER": "fedplane.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "PAGE_SIZE": 20,
+}
+
+RATE_LIMITS = {
+    "default": env.int("FEDPLANE_RATE_LIMIT_DEFAULT", default=1000),
+    "training": env.int("FEDPLANE_RATE_LIMIT_TRAINING", default=10),
+    "deployment": env.int("FEDPLANE_RATE_LIMIT_DEPLOYMENT", default=50),
+}
+RATE_LIMIT_WINDOW_SECONDS = 3600
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
+    "SIGNING_KEY": SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "TOKEN_OBTAIN_SERIALIZER": "fedplane.api.serializers.ScopedTokenObtainSerializer",
+    "UPDATE_LAST_LOGIN": False,
+}
+API_KEY_LIFETIME_DAYS = 90
+API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "fedplane API",
+    "DESCRIPTION": "Federated learning, Module Federation registry and multi-region ML platform.",
+    "VERSION": FEDPLANE_VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs page are API endpoints like any other: credentials required.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "x-api-key", "x-request-id")
+CORS_EXPOSE_HEADERS = ("x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+X_FRAME_OPTIONS = "DENY"
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "fedplane.api.views_errors.csrf_failure"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}, "httpx": {"level": "WARNING"},
+                "alembic": {"level": "WARNING"}},
+}

@@ -1,0 +1,1 @@
+"""Federated learning: executions on Flower, launched by Celery workers."""

@@ -1,0 +1,147 @@
+"""Executions, rounds and clients endpoints. Views parse, call one service, render."""
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django.http import FileResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from fedplane.api.scopes import Scope
+
+from .. import selectors
+from ..filtersets import ClientFilterSet, ExecutionFilterSet
+from ..models import ClientUpdate, FLClient, TrainingExecution, TrainingRound
+from ..services import clients as client_services
+from ..services import executions as execution_services
+from . import serializers as s
+
+
+class ExecutionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.ExecutionSerializer
+    filterset_class = ExecutionFilterSet
+    queryset = TrainingExecution.objects.all()
+    required_scopes = {"read": Scope.FL_METRICS_VIEW, "write": Scope.FL_TRAINING_EXECUTE}
+    throttle_bucket = "training"
+    sort_fields = {"created_at": "created_at", "status": "status", "started_at": "started_at"}
+    default_sort = ("-created_at",)
+    search_fields = ["algorithm", "model_type", "status"]
+    lookup_value_regex = "[^/]+"
+
+    def retrieve(self, request, pk=None):
+        return Response(s.ExecutionSerializer(execution_services.execution_get(pk)).data)
+
+    @extend_schema(request=s.ExecutionCreateSerializer, responses={202: s.ExecutionSerializer})
+    def create(self, request):
+        payload = s.ExecutionCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        execution = execution_services.execution_create(
+            user=request.user, model_type=data["modelType"], algorithm=data["algorithm"], config=data["config"],
+            privacy_config=data.get("privacyConfig"), client_ids=[str(c) for c in data.get("clients", [])])
+        return Response(s.ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.StopSerializer, responses={202: s.ExecutionSerializer})
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        payload = s.StopSerializer(data=request.data or {})
+        payload.is_valid(raise_exception=True)
+        execution = execution_services.execution_stop(
+            execution_id=pk, reason=payload.validated_data["reason"],
+            save_checkpoint=payload.validated_data["saveCheckpoint"])
+        return Response(s.ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.ResumeSerializer, responses={202: s.ExecutionSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        payload = s.ResumeSerializer(data=request.data or {})
+        payload.is_valid(raise_exception=True)
+        execution = execution_services.execution_resume(
+            execution_id=pk, from_round=payload.validated_data.get("fromRound"),
+            adjust_config=payload.validated_data.get("adjustConfig"))
+        return Response(s.ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RoundViewSet(viewsets.GenericViewSet):
+    """Rounds of one execution: list, detail, metrics, checkpoint download."""
+
+    serializer_class = s.RoundSerializer
+    required_scopes = {"read": Scope.FL_METRICS_VIEW}
+    queryset = TrainingRound.objects.none()
+
+    def _rounds(self, execution_id):
+        execution = execution_services.execution_get(execution_id)
+        return (TrainingRound.objects.filter(execution=execution).select_related("aggregated_model")
+                .prefetch_related(Prefetch("updates", queryset=ClientUpdate.objects.order_by("phase", "node_id"))))
+
+    def list(self, request, execution_pk=None):
+        page = self.paginate_queryset(self._rounds(execution_pk).order_by("round_number"))
+        return self.get_paginated_response(s.RoundSerializer(page, many=True).data)
+
+    def retrieve(self, request, execution_pk=None, pk=None):
+        return Response(s.RoundDetailSerializer(selectors.round_get(self._rounds(execution_pk), pk)).data)
+
+    @action(detail=True, methods=["get"])
+    def metrics(self, request, execution_pk=None, pk=None):
+        return Response(selectors.round_metrics(selectors.round_get(self._rounds(execution_pk), pk)))
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @action(detail=True, methods=["get"])
+    def checkpoint(self, request, execution_pk=None, pk=None):
+        model = selectors.checkpoint_of(selectors.round_get(self._rounds(execution_pk), pk))
+        handle, filename = selectors.open_artifact(model)
+        response = FileResponse(handle, as_attachment=True, filename=filename,
+                                content_type="application/octet-stream")
+        response["X-Checksum-SHA256"] = model.sha256
+        return response
+
+
+class ClientViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.ClientSerializer
+    filterset_class = ClientFilterSet
+    queryset = FLClient.objects.all()
+    required_scopes = {"read": Scope.FL_METRICS_VIEW, "write": Scope.FL_CLIENTS_MANAGE}
+    sort_fields = {"name": "name", "last_seen": "last_seen", "created_at": "created_at"}
+    search_fields = ["name", "region"]
+
+    def retrieve(self, request, pk=None):
+        return Response(s.ClientSerializer(client_services.client_get(pk)).data)
+
+    @extend_schema(request=s.ClientRegisterSerializer, responses={201: s.ClientSerializer})
+    def create(self, request):
+        payload = s.ClientRegisterSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        client = client_services.client_register(
+            owner=request.user, name=data["name"], capability=data.get("capability"),
+            data_profile=data.get("dataProfile"), location=data.get("location"),
+            public_key=data.get("publicKey", ""))
+        return Response({**s.ClientSerializer(client).data, "flower": selectors.flower_connection()},
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ClientStatusSerializer, responses={200: s.ClientSerializer})
+    @action(detail=True, methods=["put"], url_path="status")
+    def set_status(self, request, pk=None):
+        payload = s.ClientStatusSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        client = client_services.client_set_status(client_id=pk, **payload.validated_data)
+        return Response(s.ClientSerializer(client).data)
+
+    @extend_schema(request=s.AssignSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        payload = s.AssignSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        assignment = client_services.client_assign(client_id=pk, execution_id=data["executionId"],
+                                                   role=data["role"], config=data.get("config"))
+        return Response({"clientId": str(assignment.client_id), "executionId": str(assignment.execution_id),
+                         "role": assignment.role, "config": assignment.config,
+                         "flower": selectors.flower_connection()}, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["get"])
+    def metrics(self, request, pk=None):
+        client = client_services.client_get(pk)
+        return Response(selectors.client_metrics(client, request.query_params.get("metrics"),
+                                                 request.query_params.get("period", "24h")))

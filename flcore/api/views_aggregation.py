@@ -1,0 +1,69 @@
+"""Aggregation endpoints: status, configure, manual trigger, aggregated-model download."""
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fedplane.api.scopes import Scope
+
+from ..services import aggregation
+from . import serializers as s
+
+
+class AggregationStatusView(APIView):
+    required_scopes = {"read": Scope.FL_METRICS_VIEW}
+
+    def get(self, request, execution_pk):
+        return Response(aggregation.aggregation_status(execution_id=execution_pk))
+
+
+class AggregationConfigureView(APIView):
+    required_scopes = {"write": Scope.FL_MODELS_AGGREGATE}
+
+    @extend_schema(request=s.AggregationConfigureSerializer)
+    def post(self, request, execution_pk):
+        payload = s.AggregationConfigureSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        return Response(aggregation.aggregation_configure(execution_id=execution_pk, **payload.validated_data))
+
+
+class AggregationTriggerView(APIView):
+    required_scopes = {"write": Scope.FL_MODELS_AGGREGATE}
+
+    @extend_schema(request=s.AggregationTriggerSerializer)
+    def post(self, request, execution_pk):
+        payload = s.AggregationTriggerSerializer(data=request.data or {})
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        result = aggregation.aggregation_trigger(
+            execution_id=execution_pk, round_number=data.get("round"),
+            client_ids=[str(c) for c in data.get("clients", [])], wait_for_all=data["waitForAll"])
+        return Response(result, status=status.HTTP_202_ACCEPTED)
+
+
+class _ModelFormatIsNotRendererFormat(DefaultContentNegotiation):
+    """`?format=onnx` names the model file format here, not DRF's response renderer."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class AggregatedModelView(APIView):
+    required_scopes = {"read": Scope.FL_METRICS_VIEW}
+    content_negotiation_class = _ModelFormatIsNotRendererFormat
+
+    @extend_schema(parameters=[OpenApiParameter("round", int), OpenApiParameter("format", str)],
+                   responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, execution_pk):
+        exported, model = aggregation.aggregated_model_export(
+            execution_id=execution_pk, round_number=request.query_params.get("round"),
+            fmt=request.query_params.get("format", "pytorch"))
+        response = HttpResponse(exported.content, content_type=exported.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
+        response["X-Model-Round"] = str(model.round_number)
+        response["X-Model-SHA256"] = model.sha256  # of the stored checkpoint (safetensors)
+        return response

@@ -1,0 +1,70 @@
+"""Enumerations of the federated-learning domain, one source for models, API and filters."""
+from django.db import models
+
+__all__ = ["ExecutionStatus", "ModelType", "Algorithm", "ClientStatus", "ClientRole", "RoundStatus",
+           "WeightingMode", "UpdatePhase", "Compute", "DataQuality"]
+
+
+class ExecutionStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class ModelType(models.TextChoices):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+    CLUSTERING = "clustering"
+
+
+class Algorithm(models.TextChoices):
+    FEDAVG = "fedavg"
+    FEDPROX = "fedprox"
+    FEDOPT = "fedopt"
+
+
+class ClientStatus(models.TextChoices):
+    ACTIVE = "active"
+    IDLE = "idle"
+    TRAINING = "training"
+    OFFLINE = "offline"
+
+
+class ClientRole(models.TextChoices):
+    TRAINER = "trainer"
+    VALIDATOR = "validator"
+    AGGREGATOR = "aggregator"
+
+
+class RoundStatus(models.TextChoices):
+    PENDING = "pending"
+    COLLECTING = "collecting"
+    AGGREGATING = "aggregating"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+class WeightingMode(models.TextChoices):
+    UNIFORM = "uniform"
+    PROPORTIONAL = "proportional"
+    PERFORMANCE = "performance"
+
+
+class UpdatePhase(models.TextChoices):
+    TRAIN = "train"
+    EVALUATE = "evaluate"
+
+
+class Compute(models.TextChoices):
+    GPU = "gpu"
+    CPU = "cpu"
+    MOBILE = "mobile"
+
+
+class DataQuality(models.TextChoices):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"

@@ -1,0 +1,114 @@
+"""fedplane-client join --api URL --api-key KEY [--execution ID] --data FILE
+
+Registers this machine as an FL client (with a data profile computed locally),
+optionally assigns it to an execution, then runs a Flower SuperNode connected to
+the deployment's SuperLink, reporting heartbeats until the execution ends (or
+forever with --stay, or until Ctrl-C).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+
+from ..runtime.supernode import SuperNodeProcess
+from .api import ApiError, FedplaneApi
+from .profile import data_profile
+
+__all__ = ["main"]
+
+TERMINAL = {"completed", "failed", "stopped"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fedplane-client", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    join = sub.add_parser("join", help="register and join as a Flower SuperNode")
+    join.add_argument("--api", required=True, help="fedplane base URL, e.g. http://10.0.0.5:8000")
+    join.add_argument("--api-key", required=True, help="an API key with fl:clients:manage")
+    join.add_argument("--data", required=True, type=Path, help="local data: .npz (x, y) or .csv with a label column")
+    join.add_argument("--execution", help="execution to assign this client to (role trainer)")
+    join.add_argument("--name", default=platform.node(), help="client name (default: host name)")
+    join.add_argument("--region", default="", help="location region")
+    join.add_argument("--compute", default="cpu", choices=["cpu", "gpu", "mobile"])
+    join.add_argument("--superlink", help="override the SuperLink address fedplane advertises")
+    join.add_argument("--root-certificates", type=Path, help="CA certificate (PEM) when the SuperLink uses TLS")
+    join.add_argument("--stay", action="store_true", help="stay connected after the execution ends")
+    join.add_argument("--heartbeat", type=float, default=5.0, help="seconds between status reports")
+    join.add_argument("--stock", action="store_true",
+                      help="let the SuperNode start a ClientApp process per message (slower) instead of "
+                           "fedplane's warm executor")
+    join.add_argument("--log-dir", type=Path, help="where the SuperNode writes its logs (default: a temp dir)")
+    profile = sub.add_parser("profile", help="print the data profile of a file")
+    profile.add_argument("--data", required=True, type=Path)
+    return parser
+
+
+def _readings() -> dict:
+    return {"cpu": psutil.cpu_percent(interval=None), "memory": psutil.virtual_memory().percent}
+
+
+def join(args: argparse.Namespace) -> int:
+    api = FedplaneApi(args.api, args.api_key)
+    profile = data_profile(args.data)
+    client = api.register(name=args.name, capability={"compute": args.compute}, dataProfile={
+        k: profile[k] for k in ("samples", "distribution", "quality")},
+        location={"region": args.region} if args.region else {})
+    client_id = client["id"]
+    if args.execution:
+        api.assign(client_id, args.execution)
+    superlink = args.superlink or client["flower"]["superlinkAddress"]
+    node = SuperNodeProcess(superlink, {"fedplane-client-id": client_id, "data-path": str(args.data.resolve())},
+                            root_certificates=args.root_certificates, warm=not args.stock,
+                            log_path=args.log_dir / f"supernode-{client_id}.log" if args.log_dir else None)
+    print(f"client {client_id} registered; starting SuperNode -> {superlink}", flush=True)
+    node.start()
+    api.set_status(client_id, "active", {"nodeId": node.node_id, **_readings()})
+    print(f"SuperNode {node.node_id} connected", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    code = 0
+    try:
+        while not stop.wait(args.heartbeat):
+            if not node.is_alive():
+                print("SuperNode exited:\n" + node.log_text()[-2000:], file=sys.stderr)
+                code = 1
+                break
+            api.set_status(client_id, "active", _readings())
+            if args.execution and not args.stay and api.execution(args.execution)["status"] in TERMINAL:
+                print(f"execution {args.execution} finished", flush=True)
+                break
+    except ApiError as exc:
+        print(f"fedplane API error: {exc}", file=sys.stderr)
+        code = 2
+    finally:
+        node.stop()
+        try:
+            api.set_status(client_id, "offline")
+        except Exception:  # the platform may be gone already; the client is leaving anyway
+            pass
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "profile":
+        import json
+        print(json.dumps(data_profile(args.data), indent=2))
+        return 0
+    try:
+        return join(args)
+    except ApiError as exc:
+        print(f"fedplane API error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The seed's federated-learning error codes as domain exceptions."""
+from fedplane.api.errors import DomainError
+
+__all__ = ["ExecutionNotFound", "InsufficientClients", "TrainingFailed", "AggregationError",
+           "ClientDisconnected", "ModelIncompatible", "PrivacyViolation", "ConvergenceFailed",
+           "ClientNotFound", "InvalidTransition", "RoundNotFound"]
+
+
+class ExecutionNotFound(DomainError):
+    code, status, default_message = "FL001", 404, "Execution not found."
+
+
+class InsufficientClients(DomainError):
+    code, status, default_message = "FL002", 422, "Not enough clients for this execution."
+
+
+class TrainingFailed(DomainError):
+    code, status, default_message = "FL003", 500, "Training failed."
+
+
+class AggregationError(DomainError):
+    code, status, default_message = "FL004", 422, "Aggregation could not be performed."
+
+
+class ClientDisconnected(DomainError):
+    code, status, default_message = "FL005", 409, "A client disconnected."
+
+
+class ModelIncompatible(DomainError):
+    code, status, default_message = "FL006", 422, "Model is incompatible."
+
+
+class PrivacyViolation(DomainError):
+    code, status, default_message = "FL007", 422, "The privacy budget would be exceeded."
+
+
+class ConvergenceFailed(DomainError):
+    code, status, default_message = "FL008", 422, "Training did not converge."
+
+
+class ClientNotFound(DomainError):
+    code, status, default_message = "NOT_FOUND", 404, "Client not found."
+
+
+class RoundNotFound(DomainError):
+    code, status, default_message = "NOT_FOUND", 404, "Round not found."
+
+
+class InvalidTransition(DomainError):
+    code, status, default_message = "CONFLICT", 409, "The execution cannot do that in its current state."

@@ -1,0 +1,7 @@
+from .clients import ClientAssignment, FLClient
+from .executions import TrainingExecution
+from .metrics import PerformanceMetric
+from .rounds import AggregatedModel, ClientUpdate, TrainingRound
+
+__all__ = ["FLClient", "ClientAssignment", "TrainingExecution", "TrainingRound", "ClientUpdate",
+           "AggregatedModel", "PerformanceMetric"]

@@ -1,0 +1,55 @@
+"""A training execution: one federated training, run as one or more Flower runs."""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from ..choices import Algorithm, ExecutionStatus, ModelType
+
+
+class TrainingExecution(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=10, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING,
+                              db_index=True)
+    model_type = models.CharField(max_length=16, choices=ModelType.choices, db_index=True)
+    algorithm = models.CharField(max_length=64, default=Algorithm.FEDAVG)
+    # rounds, minClients, clientFraction, localEpochs, batchSize, learningRate, model, ...
+    config = models.JSONField(default=dict)
+    privacy_config = models.JSONField(default=dict, blank=True)
+    # strategy options, weights (uniform|proportional|performance), validation {enabled, threshold, metrics}
+    aggregation_config = models.JSONField(default=dict, blank=True)
+    current_round = models.PositiveIntegerField(default=0)
+    total_rounds = models.PositiveIntegerField()
+    participating_clients = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)  # latest loss/accuracy, privacy spent, ...
+    privacy_ledger = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=16, blank=True)
+    error_message = models.TextField(blank=True)
+    stop_requested = models.BooleanField(default=False)
+    stop_reason = models.CharField(max_length=500, blank=True)
+    save_checkpoint_on_stop = models.BooleanField(default=True)
+    resume_from_round = models.PositiveIntegerField(null=True, blank=True)
+    flower_run_id = models.CharField(max_length=20, blank=True)  # uint64
+    superlink_address = models.CharField(max_length=255, blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} {self.model_type} {str(self.id)[:8]} ({self.status})"
+
+    @property
+    def min_clients(self) -> int:
+        return int(self.config.get("minClients", 1))

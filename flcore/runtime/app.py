@@ -1,0 +1,104 @@
+"""fedplane's Flower ClientApp (message API), loaded by SuperNodes from the FAB.
+
+Every reply carries, beside the ArrayRecord and MetricRecord strategies aggregate,
+a ConfigRecord ``fedplane`` with the node config and the handler's duration, so the
+driver can attribute results to fedplane clients.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from flwr.app import (
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Message,
+    MetricRecord,
+    MetricRecordValues,
+    RecordDict,
+)
+from flwr.clientapp import ClientApp
+
+from .model import build_model, evaluate, load_data, train
+from .records import REPLY_INFO_KEY
+
+__all__ = ["app"]
+
+app = ClientApp()
+torch.set_num_threads(1)  # several ClientApps share a host; keep runs reproducible
+
+
+def _config(msg: Message, context: Context) -> dict[str, Any]:
+    """Run config overlaid with the round's message config (e.g. FedProx's mu)."""
+    merged: dict[str, Any] = dict(context.run_config)
+    for record in msg.content.config_records.values():
+        merged.update(record)
+    return merged
+
+
+def _info(context: Context, started: float) -> ConfigRecord:
+    return ConfigRecord(
+        {
+            "node-config": json.dumps(dict(context.node_config)),
+            "seconds": time.monotonic() - started,
+        }
+    )
+
+
+def _model(msg: Message, config: Mapping[str, Any]) -> torch.nn.Module:
+    model = build_model(config)
+    arrays = next(iter(msg.content.array_records.values()))
+    model.load_state_dict(arrays.to_torch_state_dict())
+    return model
+
+
+@app.train()
+def train_handler(msg: Message, context: Context) -> Message:
+    """Train the received global model on local data; reply with new weights."""
+    started = time.monotonic()
+    config = _config(msg, context)
+    data = load_data(str(context.node_config["data-path"]), config)
+    model = _model(msg, config)
+    loss, acc = train(model, data, config)
+    metrics: dict[str, MetricRecordValues] = {
+        "num-examples": len(data.y_train),
+        "train-loss": loss,
+        "train-accuracy": acc,
+    }
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord(model.state_dict()),
+            "metrics": MetricRecord(metrics),
+            REPLY_INFO_KEY: _info(context, started),
+        }
+    )
+    return Message(content=content, reply_to=msg)
+
+
+@app.evaluate()
+def evaluate_handler(msg: Message, context: Context) -> Message:
+    """Evaluate the received global model on the local held-out split."""
+    started = time.monotonic()
+    config = _config(msg, context)
+    data = load_data(str(context.node_config["data-path"]), config)
+    loss, acc = evaluate(_model(msg, config), data.x_eval, data.y_eval)
+    metrics: dict[str, MetricRecordValues] = {
+        "num-examples": len(data.y_eval),
+        "eval-loss": loss,
+        "eval-accuracy": acc,
+    }
+    content = RecordDict(
+        {"metrics": MetricRecord(metrics), REPLY_INFO_KEY: _info(context, started)}
+    )
+    return Message(content=content, reply_to=msg)
+
+
+@app.query()
+def query_handler(msg: Message, context: Context) -> Message:
+    """Answer the driver's node discovery with this node's config."""
+    return Message(RecordDict({REPLY_INFO_KEY: _info(context, time.monotonic())}), reply_to=msg)

@@ -1,0 +1,120 @@
+"""Run a fedplane execution as one Flower run: rounds, callbacks, stop and resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Literal
+
+import httpx
+import numpy as np
+from flwr.app import Array, ArrayRecord
+from flwr.common.constant import SubStatus
+from flwr.serverapp.strategy import Strategy
+
+from .driver import FlowerDriver
+from .errors import RunStopped
+from .fab import DEFAULT_CLIENTAPP, build_fab
+from .heartbeat import is_stop_status
+from .records import ExecutionResult, RoundRecord
+from .rounds import run_round
+
+__all__ = ["run_execution"]
+
+Arrays = ArrayRecord | Mapping[str, np.ndarray]
+
+
+def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
+    *,
+    superlink: str,
+    strategy: Strategy,
+    initial_arrays: Arrays,
+    num_rounds: int,
+    run_config: Mapping[str, Any],
+    min_clients: int = 1,
+    on_round: Callable[[RoundRecord, bool], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    accept_round: Callable[[RoundRecord], bool] | None = None,
+    on_round_start: Callable[[int, list[int]], None] | None = None,
+    on_run_started: Callable[[int], None] | None = None,
+    round_offset: int = 0,
+    node_ids: Collection[int] | None = None,
+    client_ids: Collection[str] | None = None,
+    train_config: Mapping[str, Any] | None = None,
+    evaluate_config: Mapping[str, Any] | None = None,
+    clientapp: str = DEFAULT_CLIENTAPP,
+    connect_timeout: float = 120.0,
+    round_timeout: float = 600.0,
+    insecure: bool = True,
+    root_certificates: bytes | None = None,
+) -> ExecutionResult:
+    """Run rounds ``round_offset + 1`` .. ``num_rounds`` as one Flower run.
+
+    Callbacks, all in this process: ``on_run_started(run_id)`` once the run is
+    claimed; ``on_round_start(round, node_ids)`` after sampling; after each round
+    ``accept_round(record)`` (False: the next round starts again from the previous
+    global model, e.g. it failed validation) then ``on_round(record, accepted)``;
+    ``should_stop()`` before every round.
+
+    Resume from checkpoint N with ``round_offset=N`` and that checkpoint's arrays
+    (and a strategy object restored with its optimiser state, for FedOpt family).
+    Ends ``stopped`` when ``should_stop()`` is true between rounds or the run was
+    stopped through the Control API; raises ``InsufficientClients`` or
+    ``ClientDisconnected`` (the run is then marked failed on the SuperLink).
+    """
+    arrays = (
+        initial_arrays
+        if isinstance(initial_arrays, ArrayRecord)
+        else ArrayRecord(
+            {k: Array.from_numpy_ndarray(np.asarray(v)) for k, v in initial_arrays.items()}
+        )
+    )
+    driver = FlowerDriver(
+        superlink,
+        insecure=insecure,
+        root_certificates=root_certificates,
+        node_ids=node_ids,
+        client_ids=client_ids,
+    )
+    rounds: list[RoundRecord] = []
+    status: Literal["completed", "stopped"] = "completed"
+    with driver:
+        driver.start(build_fab(run_config, clientapp=clientapp))
+        if on_run_started is not None:
+            on_run_started(driver.run_id)
+        try:
+            for round_number in range(round_offset + 1, num_rounds + 1):
+                if should_stop is not None and should_stop():
+                    status = "stopped"
+                    driver.finish(SubStatus.STOPPED, "stopped by fedplane")
+                    break
+                candidate, record = run_round(
+                    driver,
+                    strategy,
+                    round_number,
+                    arrays,
+                    min_clients=min_clients,
+                    train_config=train_config or {},
+                    evaluate_config=evaluate_config or {},
+                    connect_timeout=connect_timeout,
+                    round_timeout=round_timeout,
+                    on_round_start=on_round_start,
+                )
+                accepted = accept_round(record) if accept_round is not None else True
+                if accepted:
+                    arrays = candidate
+                rounds.append(record)
+                if on_round is not None:
+                    on_round(record, accepted)
+        except (RunStopped, httpx.HTTPStatusError) as err:
+            if not isinstance(err, RunStopped) and not is_stop_status(err):
+                raise
+            status = "stopped"  # stopped through the Control API (token revoked)
+            driver.finish(SubStatus.STOPPED)
+    last = rounds[-1].round_number if rounds else round_offset
+    return ExecutionResult(
+        run_id=driver.run_id,
+        status=status,
+        last_round=last,
+        arrays={key: array.numpy() for key, array in arrays.items()},
+        rounds=rounds,
+    )

@@ -1,0 +1,135 @@
+"""``HttpGrid`` adapted to run inside a long-lived Celery worker process.
+
+Stock ``HttpGrid`` sleeps 3 s between pulls, waits forever for nodes, and its retry
+invoker SIGINTs its own process on HTTP 401 (the run was stopped). Here: a short
+poll, a deadline when waiting for nodes, replies that stop being awaited when their
+node goes offline, and 401/403 surfacing as ``RunStopped``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import httpx
+from flwr.app import Message
+from flwr.supercore.retry import RetryInvoker, exponential
+from flwr.supercore.runtime import RuntimeHttpClient
+from flwr.superlink.grid import HttpGrid
+
+from .errors import InsufficientClients, RunStopped
+from .heartbeat import TaskHeartbeat
+
+__all__ = ["Exchange", "FedplaneGrid"]
+
+_RETRYABLE = {502, 503, 504}
+
+
+def _retry_transient_only() -> RetryInvoker:
+    """Retry connection errors and 502/503/504 for a minute; raise anything else."""
+    return RetryInvoker(
+        lambda: exponential(max_delay=5),
+        (httpx.TransportError, httpx.HTTPStatusError),
+        max_tries=None,
+        max_time=60,
+        should_giveup=lambda e: (
+            isinstance(e, httpx.HTTPStatusError) and e.response.status_code not in _RETRYABLE
+        ),
+    )
+
+
+@dataclass
+class Exchange:
+    """Replies to one batch of messages, with who never answered and how long each took."""
+
+    answered: list[tuple[int, Message]] = field(default_factory=list)  # (node, reply)
+    seconds: dict[int, float] = field(default_factory=dict)  # node -> push-to-reply
+    lost: list[int] = field(default_factory=list)  # asked nodes that never replied
+
+    @property
+    def replies(self) -> list[Message]:
+        """Reply messages, including error replies, as strategies expect them."""
+        return [reply for _, reply in self.answered]
+
+
+class FedplaneGrid(HttpGrid):
+    """Grid with bounded waits, fast polling and node restriction (by sampling)."""
+
+    def __init__(
+        self,
+        runtime_api_address: str,
+        *,
+        token: str,
+        insecure: bool = True,
+        root_certificates: bytes | None = None,
+        poll_interval: float = 0.2,
+        allowed: Callable[[int], bool] | None = None,
+    ) -> None:
+        super().__init__(runtime_api_address, insecure, root_certificates, token=token)
+        self._retry_invoker = _retry_transient_only()
+        self.poll_interval = poll_interval
+        self.allowed = allowed  # an execution samples only its own clients' nodes
+        self.heartbeat = TaskHeartbeat(self._runtime_client)  # started by the driver
+        self.required_nodes = 0
+        self.node_deadline: float | None = None
+
+    @property
+    def runtime_client(self) -> RuntimeHttpClient:
+        """The Runtime API client bound to the run's task token."""
+        return self._runtime_client
+
+    def require_nodes(self, count: int, timeout: float) -> None:
+        """From now on, ``get_node_ids`` raises if fewer than ``count`` after ``timeout``."""
+        self.required_nodes = count
+        self.node_deadline = time.monotonic() + timeout
+
+    def connected_node_ids(self) -> set[int]:
+        """Online nodes of the run's federation, before restriction."""
+        if self.heartbeat.revoked.is_set():
+            raise RunStopped("run token revoked")
+        return {node.node_id for node in self.get_nodes()}
+
+    def get_node_ids(self) -> list[int]:
+        """Allowed online nodes; raises once the node deadline passed with too few.
+
+        Strategies' ``sample_nodes`` loops on this forever when nodes are missing;
+        raising here bounds that wait.
+        """
+        ids = sorted(n for n in self.connected_node_ids() if not self.allowed or self.allowed(n))
+        late = self.node_deadline is not None and time.monotonic() > self.node_deadline
+        if len(ids) < self.required_nodes and late:
+            raise InsufficientClients(self.required_nodes, len(ids))
+        return ids
+
+    def exchange(self, messages: Iterable[Message], timeout: float) -> Exchange:
+        """Push ``messages``; pull replies until all came, their nodes left, or timeout."""
+        messages = list(messages)
+        sent = time.monotonic()
+        ids = list(self.push_messages(messages))
+        pushed = list(zip(ids, (m.metadata.dst_node_id for m in messages), strict=True))
+        pending = {mid: node for mid, node in pushed if mid}
+        result = Exchange(lost=[node for mid, node in pushed if not mid])  # rejected on push
+        next_liveness = sent + 1.0
+        while pending and time.monotonic() - sent < timeout:
+            for reply in self.pull_messages(list(pending)):
+                node = pending.pop(reply.metadata.reply_to_message_id)
+                result.answered.append((node, reply))
+                result.seconds[node] = time.monotonic() - sent
+            if pending and time.monotonic() >= next_liveness:
+                # A dead SuperNode goes offline (graceful exit: at once; killed:
+                # after its heartbeat patience); stop waiting for its reply.
+                online = self.connected_node_ids()
+                result.lost += [n for n in pending.values() if n not in online]
+                pending = {m: n for m, n in pending.items() if n in online}
+                next_liveness = time.monotonic() + 1.0
+            if pending:
+                time.sleep(self.poll_interval)
+        result.lost += list(pending.values())
+        return result
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        """Grid API: replies only (see ``exchange``)."""
+        return self.exchange(messages, timeout if timeout is not None else 3600.0).replies

@@ -1,0 +1,61 @@
+"""Typed records the driver hands to fedplane (plain data, no Flower types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["REPLY_INFO_KEY", "ClientUpdate", "ExecutionResult", "Metric", "RoundRecord"]
+
+# A metric value as Flower's MetricRecord holds it.
+Metric = int | float | list[int] | list[float]
+
+# ConfigRecord in fedplane ClientApp replies: {"node-config": json, "seconds": float}.
+REPLY_INFO_KEY = "fedplane"
+
+
+@dataclass
+class ClientUpdate:
+    """One node's reply in one phase (train or evaluate) of a round."""
+
+    node_id: int
+    node_config: dict[str, Any]
+    num_examples: int
+    metrics: dict[str, Metric]
+    seconds: float  # ClientApp handler time if reported, else push-to-reply time
+    error: str | None = None
+
+    @property
+    def client_id(self) -> str | None:
+        """fedplane client id from the SuperNode's ``--node-config``, if set."""
+        value = self.node_config.get("fedplane-client-id")
+        return None if value is None else str(value)
+
+
+@dataclass
+class RoundRecord:
+    """Everything fedplane stores about a finished round."""
+
+    run_id: int
+    round_number: int
+    node_ids: list[int]  # nodes sampled for training
+    train: list[ClientUpdate]
+    evaluate: list[ClientUpdate]
+    arrays: dict[str, np.ndarray]  # aggregated global model after the round
+    train_metrics: dict[str, Metric]
+    evaluate_metrics: dict[str, Metric]
+    lost_node_ids: list[int] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+
+
+@dataclass
+class ExecutionResult:
+    """How a run ended and the final global model."""
+
+    run_id: int
+    status: Literal["completed", "stopped"]
+    last_round: int
+    arrays: dict[str, np.ndarray]
+    rounds: list[RoundRecord]

@@ -1,0 +1,128 @@
+"""Start, stop and resume training executions."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+
+from ..choices import ClientStatus, ExecutionStatus as S
+from ..errors import (ExecutionNotFound, InsufficientClients, InvalidTransition, ModelIncompatible,
+                      PrivacyViolation)
+from ..models import AggregatedModel, FLClient, TrainingExecution
+from .transitions import transition
+
+__all__ = ["execution_get", "execution_create", "execution_stop", "execution_resume", "dispatch_run",
+           "available_clients"]
+
+
+def execution_get(execution_id, *, for_update: bool = False) -> TrainingExecution:
+    qs = TrainingExecution.objects.select_for_update() if for_update else TrainingExecution.objects
+    try:
+        return qs.get(pk=execution_id)
+    except (TrainingExecution.DoesNotExist, ValueError, TypeError, DjangoValidationError):
+        raise ExecutionNotFound(f"Execution {execution_id} not found.", details={"executionId": str(execution_id)})
+
+
+def available_clients() -> int:
+    """Registered clients that are not offline."""
+    return FLClient.objects.exclude(status=ClientStatus.OFFLINE).count()
+
+
+def dispatch_run(execution: TrainingExecution) -> None:
+    """Queue the Celery task that runs `execution`, once the current transaction commits."""
+    from ..tasks import run_execution
+
+    execution_id = str(execution.id)
+    transaction.on_commit(lambda: run_execution.apply_async(args=[execution_id], queue=settings.FLCORE_QUEUE))
+
+
+@transaction.atomic
+def execution_create(*, user, model_type: str, algorithm: str, config: dict[str, Any],
+                     privacy_config: dict[str, Any] | None = None,
+                     aggregation_config: dict[str, Any] | None = None,
+                     client_ids: list[str] | None = None) -> TrainingExecution:
+    """Validate against the registered clients, store the execution as pending, queue its run."""
+    min_clients = int(config["minClients"])
+    registered = available_clients()
+    if min_clients > registered:
+        raise InsufficientClients(
+            f"minClients is {min_clients} but only {registered} client(s) are registered and not offline.",
+            details={"minClients": min_clients, "registeredClients": registered})
+    if client_ids:
+        found = set(FLClient.objects.filter(pk__in=client_ids).values_list("pk", flat=True))
+        missing = sorted(set(client_ids) - {str(pk) for pk in found})
+        if missing:
+            raise InsufficientClients("Some requested clients are not registered.", details={"missing": missing})
+        if len(client_ids) < min_clients:
+            raise InsufficientClients(f"{len(client_ids)} clients requested, minClients is {min_clients}.")
+    _check_privacy(algorithm, privacy_config or {})
+    execution = TrainingExecution.objects.create(
+        model_type=model_type, algorithm=algorithm, config=config, privacy_config=privacy_config or {},
+        aggregation_config=aggregation_config or {}, total_rounds=int(config["rounds"]), created_by=user)
+    if client_ids:
+        from .clients import client_assign
+        for client_id in client_ids:
+            client_assign(client_id=client_id, execution_id=execution.id, role="trainer", config={})
+    from fedplane.events.services import emit
+    emit("execution.created", {"executionId": str(execution.id), "algorithm": algorithm,
+                               "totalRounds": execution.total_rounds})
+    dispatch_run(execution)
+    return execution
+
+
+def _check_privacy(algorithm: str, privacy: dict[str, Any]) -> None:
+    if privacy.get("secure_aggregation"):
+        raise PrivacyViolation(
+            "secure_aggregation is not available yet: Flower 1.41's SecAgg+ runs only on its legacy "
+            "strategy stack, which fedplane's round driver does not use.", details={"secure_aggregation": True})
+    if privacy.get("differential_privacy") and algorithm == "fedopt":
+        raise PrivacyViolation("Differential privacy needs fedavg or fedprox: Flower adds the noise after "
+                               "FedOpt's server optimiser step, which would void the guarantee.",
+                               details={"algorithm": algorithm})
+
+
+@transaction.atomic
+def execution_stop(*, execution_id, reason: str = "", save_checkpoint: bool = True) -> TrainingExecution:
+    """A pending execution stops at once; a running one ends between rounds (the runner polls)."""
+    execution = execution_get(execution_id, for_update=True)
+    execution.stop_requested, execution.stop_reason = True, reason[:500]
+    execution.save_checkpoint_on_stop = save_checkpoint
+    fields = ("stop_requested", "stop_reason", "save_checkpoint_on_stop")
+    if execution.status == S.PENDING:
+        transition(execution, S.STOPPED, data={"reason": reason}, save_fields=fields)
+    elif execution.status == S.RUNNING:
+        transition(execution, S.STOPPING, data={"reason": reason}, save_fields=fields)
+    elif execution.status != S.STOPPING:
+        raise InvalidTransition(f"Execution is {execution.status}; only pending or running ones can stop.",
+                                details={"status": execution.status})
+    return execution
+
+
+@transaction.atomic
+def execution_resume(*, execution_id, from_round: int | None = None,
+                     adjust_config: dict[str, Any] | None = None) -> TrainingExecution:
+    """Run again from round `from_round`'s checkpoint (default: the last one stored)."""
+    execution = execution_get(execution_id, for_update=True)
+    if execution.status not in (S.STOPPED, S.FAILED, S.COMPLETED):
+        raise InvalidTransition(f"Execution is {execution.status}; only stopped, failed or completed ones resume.",
+                                details={"status": execution.status})
+    checkpoints = AggregatedModel.objects.filter(execution=execution)
+    if from_round is None:
+        last = checkpoints.order_by("-round_number").first()
+        from_round = last.round_number if last else 0
+    elif from_round > 0 and not checkpoints.filter(round_number=from_round).exists():
+        raise ModelIncompatible(f"No checkpoint for round {from_round}.",
+                                details={"available": list(checkpoints.values_list("round_number", flat=True))})
+    config = {**execution.config, **(adjust_config or {})}
+    if int(config.get("rounds", execution.total_rounds)) <= from_round:
+        raise InvalidTransition(f"Nothing to run: rounds is {config.get('rounds')} and from_round is {from_round}.")
+    execution.config, execution.total_rounds = config, int(config["rounds"])
+    execution.resume_from_round, execution.stop_requested, execution.stop_reason = from_round, False, ""
+    execution.attempts = 0
+    transition(execution, S.PENDING, data={"fromRound": from_round},
+               save_fields=("config", "total_rounds", "resume_from_round", "stop_requested", "stop_reason",
+                            "attempts"))
+    dispatch_run(execution)
+    return execution

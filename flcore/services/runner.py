@@ -1,0 +1,190 @@
+"""Run one execution on Flower, inside a Celery task: claim, drive rounds, record, finish.
+
+A task may run twice (acks_late redelivery, a sweep after a worker died): the claim
+decides whether this call runs, resumes from the last checkpoint, or does nothing.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from fedplane.events.services import emit
+
+from .. import runtime
+from ..choices import ClientStatus, ExecutionStatus as S
+from ..models import AggregatedModel, FLClient, TrainingExecution
+from . import checkpoints, training_plan
+from .recording import record_round, record_round_started
+from .transitions import transition
+
+__all__ = ["execution_run", "STALE_AFTER"]
+
+log = logging.getLogger(__name__)
+STALE_AFTER = timedelta(seconds=settings.FLCORE_STALE_SECONDS)
+HEARTBEAT_SECONDS = max(1.0, settings.FLCORE_STALE_SECONDS / 4)
+
+
+@dataclass
+class Claim:
+    execution: TrainingExecution
+    from_round: int
+    abandoned_run_id: str = ""  # the Flower run of a worker that died, to stop before starting anew
+
+
+def _claim(execution_id: str, task_id: str, worker: str) -> Claim | None:
+    with transaction.atomic():
+        execution = TrainingExecution.objects.select_for_update().filter(pk=execution_id).first()
+        if execution is None:
+            return None
+        now = timezone.now()
+        fields = ("celery_task_id", "worker", "heartbeat_at", "attempts", "resume_from_round")
+        abandoned = ""
+        if execution.status == S.PENDING:
+            from_round = execution.resume_from_round or 0
+        elif execution.status in (S.RUNNING, S.STOPPING):
+            stale = execution.heartbeat_at is None or now - execution.heartbeat_at > STALE_AFTER
+            if execution.celery_task_id != task_id and not stale:
+                return None  # alive elsewhere
+            # The previous attempt died (redelivered task, or a sweep found it silent).
+            if execution.attempts >= settings.FLCORE_MAX_ATTEMPTS:
+                execution.celery_task_id, execution.worker = task_id, worker
+                transition(execution, S.FAILED, error_code="FL003",
+                           error_message=f"Worker lost {execution.attempts} time(s); giving up.",
+                           save_fields=("celery_task_id", "worker"))
+                return None
+            from_round = checkpoints.last_round(execution)
+            abandoned = execution.flower_run_id
+            emit("execution.recovering", {"executionId": str(execution.id), "fromRound": from_round,
+                                          "attempt": execution.attempts + 1}, severity="warning")
+        else:
+            return None  # finished or stopped: nothing to do
+        execution.celery_task_id, execution.worker, execution.heartbeat_at = task_id, worker, now
+        execution.attempts += 1
+        execution.resume_from_round = from_round
+        started = {"fromRound": from_round, "worker": worker}
+        if from_round:  # which checkpoint the run starts from (its digest is verified on load)
+            started["initialModelSha256"] = (AggregatedModel.objects.filter(
+                execution=execution, round_number=from_round).values_list("sha256", flat=True).first())
+        transition(execution, S.RUNNING, data=started, save_fields=fields)
+        return Claim(execution, from_round, abandoned)
+
+
+def _stop_abandoned_run(run_id: str) -> None:
+    """Its SuperNodes would keep serving it until its token lapses (about a minute)."""
+    try:
+        runtime.stop_run(settings.FLOWER_SUPERLINK_ADDRESS, int(run_id), insecure=not settings.FLOWER_ROOT_CERTIFICATES,
+                         root_certificates=_root_certificates())
+    except Exception:  # already finished or unknown to this SuperLink: nothing left to free
+        log.warning("could not stop abandoned Flower run %s", run_id, exc_info=True)
+
+
+class _Heartbeat(threading.Thread):
+    """Tells the sweep this execution is alive while the driver blocks on Flower."""
+
+    def __init__(self, execution_id) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{execution_id}")
+        self.execution_id, self.stopped = execution_id, threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(HEARTBEAT_SECONDS):
+                TrainingExecution.objects.filter(pk=self.execution_id).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+
+def _release_clients(execution: TrainingExecution) -> None:
+    FLClient.objects.filter(current_execution=execution, status=ClientStatus.TRAINING).update(
+        status=ClientStatus.IDLE)
+
+
+def _finish(execution_id, to: str, *, error_code: str = "", error_message: str = "", data=None) -> None:
+    with transaction.atomic():
+        execution = TrainingExecution.objects.select_for_update().get(pk=execution_id)
+        if execution.status in (S.RUNNING, S.STOPPING):
+            transition(execution, to, error_code=error_code, error_message=error_message, data=data)
+        _release_clients(execution)
+
+
+def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None:
+    """Run (or resume) the execution; returns its final status, or None if not claimed."""
+    claim = _claim(execution_id, task_id, worker)
+    if claim is None:
+        return None
+    execution = claim.execution
+    heartbeat = _Heartbeat(execution.id)
+    heartbeat.start()
+    stop_reason: dict = {}
+    plan: training_plan.TrainingPlan | None = None
+
+    def should_stop() -> bool:
+        close_old_connections()
+        current = TrainingExecution.objects.only("stop_requested").get(pk=execution.id)
+        if current.stop_requested:
+            stop_reason["by"] = "user"
+            return True
+        if plan.ledger is not None and not plan.ledger.can_run_round():
+            stop_reason["by"] = "privacy"
+            return True
+        return False
+
+    def on_round(record: runtime.RoundRecord, accepted: bool) -> None:
+        privacy = plan.spend_privacy(record.round_number)
+        artifact, state_path = checkpoints.save(execution, record, plan.strategy)
+        record_round(execution, record, artifact=artifact, accepted=accepted, privacy=privacy,
+                     state_path=state_path, model_spec=plan.model_spec)
+        if plan.ledger is not None:
+            TrainingExecution.objects.filter(pk=execution.id).update(privacy_ledger=plan.ledger.to_dict())
+
+    try:
+        if claim.abandoned_run_id:
+            _stop_abandoned_run(claim.abandoned_run_id)
+        plan = training_plan.build(execution, from_round=claim.from_round)
+        result = runtime.run_execution(
+            superlink=settings.FLOWER_SUPERLINK_ADDRESS, strategy=plan.strategy, initial_arrays=plan.initial_arrays,
+            num_rounds=execution.total_rounds, run_config=plan.run_config, min_clients=execution.min_clients,
+            on_round=on_round, on_round_start=lambda n, nodes: record_round_started(execution.id, n, nodes),
+            accept_round=plan.accept_round, should_stop=should_stop, round_offset=claim.from_round,
+            client_ids=plan.client_ids, train_config=plan.train_config, clientapp=plan.clientapp,
+            connect_timeout=plan.connect_timeout, round_timeout=plan.round_timeout,
+            insecure=not settings.FLOWER_ROOT_CERTIFICATES, root_certificates=_root_certificates(),
+            on_run_started=lambda run_id: TrainingExecution.objects.filter(pk=execution.id).update(
+                flower_run_id=str(run_id), superlink_address=settings.FLOWER_SUPERLINK_ADDRESS))
+    except runtime.InsufficientClients as exc:
+        _finish(execution.id, S.FAILED, error_code="FL002", error_message=str(exc))
+        return S.FAILED
+    except runtime.ClientDisconnected as exc:
+        _finish(execution.id, S.FAILED, error_code="FL005", error_message=str(exc))
+        return S.FAILED
+    except Exception as exc:  # recorded on the execution and logged with its traceback, never lost
+        log.exception("execution %s failed", execution.id)
+        _finish(execution.id, S.FAILED, error_code="FL003", error_message=f"{type(exc).__name__}: {exc}"[:2000])
+        return S.FAILED
+    finally:
+        heartbeat.stopped.set()
+    if result.status == "completed":
+        _finish(execution.id, S.COMPLETED, data={"finalMetrics": _final_metrics(execution.id)})
+        return S.COMPLETED
+    if stop_reason.get("by") == "privacy":
+        _finish(execution.id, S.STOPPED, error_code="FL007",
+                error_message="Stopped before the next round would exceed the privacy budget.",
+                data={"privacy": plan.ledger.to_dict() if plan.ledger else None})
+    else:
+        _finish(execution.id, S.STOPPED, data={"lastRound": result.last_round})
+    return S.STOPPED
+
+
+def _root_certificates() -> bytes | None:
+    path = settings.FLOWER_ROOT_CERTIFICATES
+    return open(path, "rb").read() if path else None
+
+
+def _final_metrics(execution_id) -> dict:
+    return TrainingExecution.objects.values_list("metrics", flat=True).get(pk=execution_id)
+

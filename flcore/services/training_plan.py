@@ -1,0 +1,113 @@
+"""Turn a stored execution into what the Flower driver needs: strategy, weights, configs, privacy."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from django.conf import settings
+
+from ..choices import ClientRole
+from ..models import ClientAssignment, TrainingExecution
+from ..runtime.records import RoundRecord
+from . import checkpoints
+from .privacy_plan import apply_privacy, dp_enabled
+
+__all__ = ["TrainingPlan", "build", "run_config_of", "model_spec_of"]
+
+
+def model_spec_of(config: dict) -> dict[str, Any]:
+    """fedplane's default model, as the ClientApp and the exporters build it."""
+    return {"input-dim": int(config.get("inputDim", 64)), "num-classes": int(config.get("numClasses", 10)),
+            "hidden-dim": int(config.get("hiddenDim", 64)), "seed": int(config.get("seed", 0))}
+
+
+def run_config_of(execution: TrainingExecution) -> dict[str, Any]:
+    config = execution.config
+    run_config = {**model_spec_of(config), "local-epochs": int(config.get("localEpochs", 1)),
+                  "batch-size": int(config.get("batchSize", 32)),
+                  "learning-rate": float(config.get("learningRate", 0.05))}
+    if execution.algorithm == "fedprox":
+        run_config["proximal-mu"] = float(config.get("proximalMu", 0.1))
+    return run_config
+
+
+@dataclass
+class TrainingPlan:
+    execution_id: str
+    strategy: Any
+    initial_arrays: Any
+    run_config: dict[str, Any]
+    model_spec: dict[str, Any]
+    train_config: dict[str, Any]
+    client_ids: list[str] | None
+    clientapp: str
+    connect_timeout: float
+    round_timeout: float
+    ledger: Any = None
+    _validation: Callable[[], dict] = field(default=lambda: {})
+
+    def accept_round(self, record: RoundRecord) -> bool:
+        """Validation with threshold: a round whose aggregated model scores worse is rejected."""
+        rule = self._validation()
+        if not rule.get("enabled") or rule.get("threshold") is None:
+            return True
+        threshold = float(rule["threshold"])
+        metrics = record.evaluate_metrics
+        for name in rule.get("metrics") or ["accuracy"]:
+            value = metrics.get(f"eval-{name}", metrics.get(name))
+            if value is None:
+                continue
+            if (name == "loss" and value > threshold) or (name != "loss" and value < threshold):
+                return False
+        return True
+
+    def spend_privacy(self, round_number: int) -> dict | None:
+        if self.ledger is None:
+            return None
+        self.ledger.spend()  # counts rounds actually run, whatever their number after a resume
+        return self.ledger.to_dict()
+
+
+def _validation_reader(execution_id) -> Callable[[], dict]:
+    def read() -> dict:
+        config = TrainingExecution.objects.values_list("aggregation_config", flat=True).get(pk=execution_id)
+        return (config or {}).get("validation") or {}
+    return read
+
+
+def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
+    from ..strategies.registry import build_strategy
+    from ..strategies.state import restore_strategy_state
+
+    config = execution.config
+    run_config = run_config_of(execution)
+    clients = [str(c) for c in ClientAssignment.objects.filter(
+        execution=execution, role=ClientRole.TRAINER).values_list("client_id", flat=True)]
+    aggregation = execution.aggregation_config or {}
+    strategy = build_strategy(
+        aggregation.get("strategy", execution.algorithm),
+        options={"fraction_train": float(config.get("clientFraction", 1.0)),
+                 "fraction_evaluate": float(config.get("clientFraction", 1.0)),
+                 "min_train_nodes": execution.min_clients, "min_evaluate_nodes": execution.min_clients,
+                 "min_available_nodes": execution.min_clients,
+                 **({"proximal_mu": run_config["proximal-mu"]} if "proximal-mu" in run_config else {}),
+                 **({"optimizer": config["optimizer"]} if config.get("optimizer") else {}),
+                 **({"eta": config["serverLearningRate"]} if config.get("serverLearningRate") else {})},
+        # DP's guarantee holds for the plain mean only (see flcore/privacy.py).
+        weights="uniform" if dp_enabled(execution) else aggregation.get("weights", "proportional"),
+        plugins=settings.FLCORE_STRATEGY_PLUGINS)
+    strategy, ledger = apply_privacy(execution, strategy)
+    if from_round > 0:
+        initial_arrays, state = checkpoints.load(execution, from_round)
+        if state:
+            restore_strategy_state(strategy, state)
+    else:
+        from ..runtime.model import initial_arrays as fresh_arrays
+        initial_arrays = fresh_arrays(run_config)
+    return TrainingPlan(
+        execution_id=str(execution.id), strategy=strategy, initial_arrays=initial_arrays, run_config=run_config,
+        model_spec=model_spec_of(config), train_config={}, client_ids=clients or None,
+        clientapp=config.get("clientApp") or "flcore.runtime.app:app",
+        connect_timeout=float(config.get("connectTimeoutSeconds", 120)),
+        round_timeout=float(config.get("roundTimeoutSeconds", 600)), ledger=ledger,
+        _validation=_validation_reader(execution.id))

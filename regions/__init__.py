@@ -1,0 +1,1 @@
+"""Multi-region ML platform: model registry, replication, serving, failover, cost."""

@@ -1,0 +1,112 @@
+"""The federated-learning API refuses bad input with the seed's codes, and keeps what it stored."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from fedplane.api.scopes import Scope
+from flcore.models import FLClient, TrainingExecution
+from tests.api.helpers import data_of, error_of
+
+pytestmark = pytest.mark.django_db
+
+ALL_FL = [Scope.FL_TRAINING_EXECUTE, Scope.FL_CLIENTS_MANAGE, Scope.FL_METRICS_VIEW, Scope.FL_MODELS_AGGREGATE]
+
+
+@pytest.fixture
+def fl_api(api, make_key, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    key, _ = make_key(ALL_FL)
+    return api.auth(key)
+
+
+def _register(fl_api, n: int) -> list[str]:
+    return [data_of(fl_api.post("/api/v1/fl/clients", {"name": f"c{i}", "capability": {"compute": "cpu"},
+                                                         "dataProfile": {"samples": 100, "quality": "high"},
+                                                         "location": {"region": "eu"}}), 201)["data"]["id"]
+            for i in range(n)]
+
+
+def _execution(**overrides) -> dict:
+    body = {"modelType": "classification", "algorithm": "fedavg",
+            "config": {"rounds": 3, "minClients": 2, "clientFraction": 1.0, "localEpochs": 1,
+                       "batchSize": 16, "learningRate": 0.1}}
+    body.update(overrides)
+    return body
+
+
+@pytest.mark.parametrize("patch, field", [
+    ({"algorithm": "fedmagic"}, "algorithm"),
+    ({"modelType": "poetry"}, "modelType"),
+    ({"config": {"rounds": -1, "minClients": 2}}, "rounds"),
+    ({"config": {"rounds": "ten", "minClients": 2}}, "rounds"),
+    ({"config": {"rounds": 3, "minClients": 2, "clientFraction": 1.5}}, "clientFraction"),
+    ({"config": {"rounds": 3, "minClients": 2, "learningRate": 0}}, "learningRate"),
+    ({"config": {"rounds": 3, "minClients": 2, "roundz": 3}}, "roundz"),
+    ({"privacyConfig": {"differential_privacy": True}}, "epsilon"),
+])
+def test_malformed_execution_is_422_and_stores_nothing(fl_api, patch, field):
+    _register(fl_api, 2)
+    error = error_of(fl_api.post("/api/v1/fl/executions", _execution(**patch)), 422, "VALIDATION_ERROR")
+    assert field in str(error["details"]) or field in error["message"]
+    assert TrainingExecution.objects.count() == 0
+
+
+def test_min_clients_above_registered_clients_is_fl002(fl_api):
+    _register(fl_api, 1)
+    error = error_of(fl_api.post("/api/v1/fl/executions", _execution()), 422, "FL002")
+    assert error["details"] == {"minClients": 2, "registeredClients": 1}
+    assert TrainingExecution.objects.count() == 0
+
+
+def test_unknown_execution_is_fl001_on_every_route(fl_api):
+    missing = uuid.uuid4()
+    for path in (f"/api/v1/fl/executions/{missing}", f"/api/v1/fl/executions/not-a-uuid",
+                 f"/api/v1/fl/executions/{missing}/rounds", f"/api/v1/fl/aggregation/{missing}/status"):
+        error_of(fl_api.get(path), 404, "FL001")
+    error_of(fl_api.post(f"/api/v1/fl/executions/{missing}/stop", {}), 404, "FL001")
+
+
+def test_accepted_execution_is_202_pending_then_stops_at_once_and_resume_needs_a_checkpoint(fl_api):
+    clients = _register(fl_api, 2)
+    created = data_of(fl_api.post("/api/v1/fl/executions", _execution(clients=clients)), 202)["data"]
+    assert created["status"] == "pending" and created["totalRounds"] == 3 and created["currentRound"] == 0
+    stopped = data_of(fl_api.post(f"/api/v1/fl/executions/{created['id']}/stop", {"reason": "not today"}), 202)
+    assert stopped["data"]["status"] == "stopped" and stopped["data"]["stopReason"] == "not today"
+    error_of(fl_api.post(f"/api/v1/fl/executions/{created['id']}/stop", {}), 409, "CONFLICT")
+    error_of(fl_api.post(f"/api/v1/fl/executions/{created['id']}/resume", {"fromRound": 2}), 422, "FL006")
+    error_of(fl_api.post(f"/api/v1/fl/executions/{created['id']}/resume", {"adjustConfig": {"color": 1}}), 422)
+    listed = data_of(fl_api.get("/api/v1/fl/executions?status=stopped&modelType=classification"))
+    assert [e["id"] for e in listed["data"]] == [created["id"]]
+    assert data_of(fl_api.get("/api/v1/fl/executions?status=running"))["data"] == []
+
+
+def test_client_registry_status_assign_and_filters(fl_api):
+    client_id, other = _register(fl_api, 2)
+    execution = data_of(fl_api.post("/api/v1/fl/executions", _execution()), 202)["data"]
+    updated = data_of(fl_api.put(f"/api/v1/fl/clients/{client_id}/status",
+                                 {"status": "active", "metadata": {"nodeId": 2**64 - 1, "cpu": 12.5}}))["data"]
+    assert updated["status"] == "active" and updated["nodeId"] == str(2**64 - 1) and updated["lastSeen"]
+    error_of(fl_api.put(f"/api/v1/fl/clients/{client_id}/status",
+                        {"status": "active", "metadata": {"nodeId": "node-7"}}), 422, "VALIDATION_ERROR")
+    error_of(fl_api.put(f"/api/v1/fl/clients/{client_id}/status", {"status": "sleeping"}), 422, "VALIDATION_ERROR")
+    assigned = data_of(fl_api.post(f"/api/v1/fl/clients/{client_id}/assign",
+                                   {"executionId": execution["id"], "role": "validator"}), 201)["data"]
+    assert assigned["role"] == "validator" and assigned["flower"]["superlinkAddress"]
+    error_of(fl_api.post(f"/api/v1/fl/clients/{client_id}/assign", {"executionId": str(uuid.uuid4())}), 404, "FL001")
+    active = data_of(fl_api.get("/api/v1/fl/clients?status=active&capability=cpu&region=eu"))["data"]
+    assert [c["id"] for c in active] == [client_id]
+    assert FLClient.objects.get(pk=client_id).current_execution_id == uuid.UUID(execution["id"])
+    metrics = data_of(fl_api.get(f"/api/v1/fl/clients/{other}/metrics?period=7d"))["data"]
+    assert metrics["contribution"] == {"examples": 0, "rounds": 0, "share": 0.0}
+    error_of(fl_api.get(f"/api/v1/fl/clients/{other}/metrics?period=1y"), 422)
+
+
+def test_scopes_are_enforced_per_endpoint(api, make_key, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    viewer, _ = make_key([Scope.FL_METRICS_VIEW])
+    api.auth(viewer)
+    assert api.get("/api/v1/fl/executions").status_code == 200
+    error_of(api.post("/api/v1/fl/executions", _execution()), 403, "FORBIDDEN")
+    error_of(api.post("/api/v1/fl/clients", {"name": "x"}), 403, "FORBIDDEN")
