@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 
+from flcore.runtime._process import die_with_parent
+
 from .queues import worker_specs
 
 __all__ = ["PlatformProcesses", "server_command", "worker_command"]
@@ -48,7 +50,7 @@ class PlatformProcesses:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-                                            start_new_session=True)
+                                            start_new_session=True, preexec_fn=die_with_parent)
 
     def start(self, timeout: float = 60) -> None:
         if settings.FLOWER_MANAGE_SUPERLINK:

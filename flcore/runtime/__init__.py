@@ -16,7 +16,7 @@ from .errors import (
 )
 from .execution import run_execution
 from .fab import build_fab
-from .records import ClientUpdate, ExecutionResult, RoundRecord
+from .records import ClientUpdate, ExecutionResult, RoundDirective, RoundRecord
 from .rounds import run_round
 from .superlink import SuperLinkProcess, TlsFiles
 from .supernode import SuperNodeProcess
@@ -29,6 +29,7 @@ __all__ = [
     "FlowerRuntimeError",
     "InsufficientClients",
     "ProcessStartError",
+    "RoundDirective",
     "RoundRecord",
     "RunStopped",
     "SuperLinkProcess",

@@ -7,6 +7,7 @@ stops the children it spawns (SuperExec, ``flwr-clientapp``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -19,9 +20,22 @@ from typing import Self, TypeVar
 
 from .errors import ProcessStartError
 
-__all__ = ["ManagedProcess", "flower_env", "free_port", "poll_until"]
+__all__ = ["ManagedProcess", "die_with_parent", "flower_env", "free_port", "poll_until"]
 
 T = TypeVar("T")
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: the kernel sends SIGTERM to this child when its parent exits (Linux).
+
+    Children run in their own sessions (a stop signals the whole group), so nothing
+    else kills them when their parent dies abruptly: a killed test run or supervisor
+    would leave them serving, holding ports and database connections, and consuming
+    queues meant for their successors.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 POLL_SECONDS = 0.1
 
 
@@ -89,6 +103,7 @@ class ManagedProcess:
                 stdin=subprocess.DEVNULL,
                 env=dict(env),
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
 
     def wait_ready(self, check: Callable[[], T | None], timeout: float, what: str) -> T:

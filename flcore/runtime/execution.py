@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import httpx
@@ -15,12 +16,42 @@ from .driver import FlowerDriver
 from .errors import RunStopped
 from .fab import DEFAULT_CLIENTAPP, build_fab
 from .heartbeat import is_stop_status
-from .records import ExecutionResult, RoundRecord
+from .records import ExecutionResult, RoundDirective, RoundRecord
 from .rounds import run_round
 
 __all__ = ["run_execution"]
 
 Arrays = ArrayRecord | Mapping[str, np.ndarray]
+_SAMPLING = ("fraction_train", "fraction_evaluate", "min_train_nodes", "min_evaluate_nodes",
+             "min_available_nodes")
+
+
+@contextmanager
+def _directed(
+    driver: FlowerDriver, strategy: Strategy, directive: RoundDirective | None, min_clients: int
+) -> Iterator[int]:
+    """Apply ``directive`` to one round; yields the round's minimum of good replies.
+
+    The directive's clients are all sampled (fractions 1.0) and the strategy's own
+    minimums give way to the directive's, then everything is put back.
+    """
+    if directive is None:
+        yield min_clients
+        return
+    ids = directive.client_ids
+    required = (len(ids) if ids else min_clients) if directive.wait_for_all else 1
+    saved_clients = driver.client_ids
+    saved = {name: getattr(strategy, name) for name in _SAMPLING if hasattr(strategy, name)}
+    try:
+        if ids:
+            driver.client_ids = set(ids)
+        for name in saved:
+            setattr(strategy, name, 1.0 if name.startswith("fraction") else required)
+        yield required
+    finally:
+        driver.client_ids = saved_clients
+        for name, value in saved.items():
+            setattr(strategy, name, value)
 
 
 def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
@@ -36,6 +67,7 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
     accept_round: Callable[[RoundRecord], bool] | None = None,
     on_round_start: Callable[[int, list[int]], None] | None = None,
     on_run_started: Callable[[int], None] | None = None,
+    round_directive: Callable[[int], RoundDirective | None] | None = None,
     round_offset: int = 0,
     node_ids: Collection[int] | None = None,
     client_ids: Collection[str] | None = None,
@@ -53,7 +85,8 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
     claimed; ``on_round_start(round, node_ids)`` after sampling; after each round
     ``accept_round(record)`` (False: the next round starts again from the previous
     global model, e.g. it failed validation) then ``on_round(record, accepted)``;
-    ``should_stop()`` before every round.
+    ``should_stop()`` before every round; ``round_directive(round)`` just before it
+    starts (a manual trigger: which clients, wait for all).
 
     Resume from checkpoint N with ``round_offset=N`` and that checkpoint's arrays
     (and a strategy object restored with its optimiser state, for FedOpt family).
@@ -87,18 +120,20 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
                     status = "stopped"
                     driver.finish(SubStatus.STOPPED, "stopped by fedplane")
                     break
-                candidate, record = run_round(
-                    driver,
-                    strategy,
-                    round_number,
-                    arrays,
-                    min_clients=min_clients,
-                    train_config=train_config or {},
-                    evaluate_config=evaluate_config or {},
-                    connect_timeout=connect_timeout,
-                    round_timeout=round_timeout,
-                    on_round_start=on_round_start,
-                )
+                directive = round_directive(round_number) if round_directive else None
+                with _directed(driver, strategy, directive, min_clients) as round_min:
+                    candidate, record = run_round(
+                        driver,
+                        strategy,
+                        round_number,
+                        arrays,
+                        min_clients=round_min,
+                        train_config=train_config or {},
+                        evaluate_config=evaluate_config or {},
+                        connect_timeout=connect_timeout,
+                        round_timeout=round_timeout,
+                        on_round_start=on_round_start,
+                    )
                 accepted = accept_round(record) if accept_round is not None else True
                 if accepted:
                     arrays = candidate

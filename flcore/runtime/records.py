@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["REPLY_INFO_KEY", "ClientUpdate", "ExecutionResult", "Metric", "RoundRecord"]
+__all__ = ["REPLY_INFO_KEY", "ClientUpdate", "ExecutionResult", "Metric", "RoundDirective", "RoundRecord"]
 
 # A metric value as Flower's MetricRecord holds it.
 Metric = int | float | list[int] | list[float]
@@ -48,6 +48,20 @@ class RoundRecord:
     evaluate_metrics: dict[str, Metric]
     lost_node_ids: list[int] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+
+
+@dataclass(frozen=True)
+class RoundDirective:
+    """An operator's say over one round (a manual aggregation trigger).
+
+    ``client_ids``: only these fedplane clients are sampled and aggregated (None: the
+    execution's own). ``wait_for_all``: wait until every one of them is connected,
+    sample them all and aggregate only when all replied; otherwise aggregate whatever
+    replies came in by the round timeout (at least one).
+    """
+
+    client_ids: frozenset[str] | None = None
+    wait_for_all: bool = False
 
 
 @dataclass

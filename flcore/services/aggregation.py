@@ -8,11 +8,13 @@ from fedplane.api.errors import DomainError
 from fedplane.events.services import emit
 
 from ..choices import ExecutionStatus as S
-from ..errors import AggregationError, InvalidTransition, RoundNotFound
-from ..models import AggregatedModel
+from ..errors import AggregationError, InvalidTransition, PrivacyViolation, RoundNotFound
+from ..models import AggregatedModel, FLClient
+from ..runtime.records import RoundDirective
 from .executions import execution_get
 
-__all__ = ["aggregation_status", "aggregation_configure", "aggregation_trigger", "aggregated_model_export"]
+__all__ = ["aggregation_status", "aggregation_configure", "aggregation_trigger", "trigger_take",
+           "aggregated_model_export"]
 
 
 def aggregation_status(*, execution_id) -> dict:
@@ -65,6 +67,10 @@ def aggregation_trigger(*, execution_id, round_number: int | None, client_ids: l
     execution = execution_get(execution_id, for_update=True)
     if execution.status != S.RUNNING:
         raise InvalidTransition(f"Execution is {execution.status}; aggregation runs only while it is running.")
+    if execution.privacy_config.get("differential_privacy"):
+        raise PrivacyViolation("A manual trigger changes how many clients a round samples, which the "
+                               "differential-privacy noise is calibrated for.", details={"executionId": str(execution.id)})
+    _check_trigger_clients(execution, client_ids)
     next_round = execution.current_round + 1
     if round_number is not None and round_number != next_round:
         raise AggregationError(f"Only the next round ({next_round}) can be triggered.",
@@ -74,6 +80,39 @@ def aggregation_trigger(*, execution_id, round_number: int | None, client_ids: l
     execution.save(update_fields=["aggregation_config", "updated_at"])
     emit("aggregation.triggered", {"executionId": str(execution.id), **trigger})
     return {"executionId": str(execution.id), "trigger": trigger}
+
+
+def _check_trigger_clients(execution, client_ids: list[str]) -> None:
+    if not client_ids:
+        return
+    known = {str(pk) for pk in FLClient.objects.filter(pk__in=client_ids).values_list("pk", flat=True)}
+    assigned = {str(pk) for pk in execution.assignments.values_list("client_id", flat=True)}
+    outside = sorted(c for c in client_ids if c not in known or (assigned and c not in assigned))
+    if outside:
+        raise AggregationError("Some clients are not registered or not assigned to this execution.",
+                               details={"clients": outside})
+
+
+def trigger_take(execution_id, round_number: int) -> RoundDirective | None:
+    """The pending trigger, if it is due at `round_number`: consumed and reported as applied.
+
+    A trigger asks for the round after the last completed one; when that round was
+    already under way it applies to the next round that starts.
+    """
+    with transaction.atomic():
+        execution = execution_get(execution_id, for_update=True)
+        trigger = execution.aggregation_config.get("trigger")
+        if not trigger or trigger.get("round", 0) > round_number:
+            return None
+        execution.aggregation_config = {k: v for k, v in execution.aggregation_config.items() if k != "trigger"}
+        execution.save(update_fields=["aggregation_config", "updated_at"])
+        emit("aggregation.trigger_applied", {"executionId": str(execution.id), "round": round_number,
+                                             "requestedRound": trigger.get("round"),
+                                             "clients": trigger.get("clients", []),
+                                             "waitForAll": trigger.get("waitForAll", False)})
+    # Fewer than minClients is allowed: aggregating a chosen few is what a trigger is for.
+    client_ids = frozenset(str(c) for c in trigger.get("clients") or []) or None
+    return RoundDirective(client_ids=client_ids, wait_for_all=bool(trigger.get("waitForAll")))
 
 
 def aggregated_model_export(*, execution_id, round_number, fmt: str):

@@ -19,7 +19,7 @@ from fedplane.events.services import emit
 from .. import runtime
 from ..choices import ClientStatus, ExecutionStatus as S
 from ..models import AggregatedModel, FLClient, TrainingExecution
-from . import checkpoints, training_plan
+from . import aggregation, checkpoints, training_plan
 from .recording import record_round, record_round_started
 from .transitions import transition
 
@@ -134,6 +134,9 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
             return True
         return False
 
+    def round_directive(round_number: int) -> runtime.RoundDirective | None:
+        return aggregation.trigger_take(execution.id, round_number)
+
     def on_round(record: runtime.RoundRecord, accepted: bool) -> None:
         privacy = plan.spend_privacy(record.round_number)
         artifact, state_path = checkpoints.save(execution, record, plan.strategy)
@@ -154,6 +157,7 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
             client_ids=plan.client_ids, train_config=plan.train_config, clientapp=plan.clientapp,
             connect_timeout=plan.connect_timeout, round_timeout=plan.round_timeout,
             insecure=not settings.FLOWER_ROOT_CERTIFICATES, root_certificates=_root_certificates(),
+            round_directive=round_directive,
             on_run_started=lambda run_id: TrainingExecution.objects.filter(pk=execution.id).update(
                 flower_run_id=str(run_id), superlink_address=settings.FLOWER_SUPERLINK_ADDRESS))
     except runtime.InsufficientClients as exc:

@@ -54,6 +54,9 @@ class FlWorker:
         self.proc = start_worker(self.env, self.log_dir, f"fl-worker-{self.count}", concurrency=1, queues="fl",
                                  extra=["--max-tasks-per-child", "1"])
 
+    def log_tail(self, lines: int = 40) -> str:
+        return self.proc.log_tail(lines) if self.proc else ""
+
     def kill(self) -> None:
         """SIGKILL the worker and its pool: what a crashed machine looks like."""
         self.proc.stop(sig=signal.SIGKILL)
@@ -90,6 +93,9 @@ def fl_http(fl_server_url, fl_key):
 class JoinedClient:
     def __init__(self, proc: subprocess.Popen, name: str) -> None:
         self.proc, self.name, self.id = proc, name, None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self.proc.log_tail(lines) if self.proc else ""
 
     def kill(self) -> None:
         """SIGKILL the client program, its SuperNode and its ClientApp executor."""

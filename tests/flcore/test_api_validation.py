@@ -110,3 +110,23 @@ def test_scopes_are_enforced_per_endpoint(api, make_key, settings):
     assert api.get("/api/v1/fl/executions").status_code == 200
     error_of(api.post("/api/v1/fl/executions", _execution()), 403, "FORBIDDEN")
     error_of(api.post("/api/v1/fl/clients", {"name": "x"}), 403, "FORBIDDEN")
+
+
+def test_trigger_names_only_the_executions_own_clients_and_never_a_dp_run(fl_api):
+    ids = _register(fl_api, 3)
+    created = data_of(fl_api.post("/api/v1/fl/executions", _execution(clients=ids[:2])), 202)["data"]
+    url = f"/api/v1/fl/aggregation/{created['id']}/trigger"
+    error_of(fl_api.post(url, {"clients": [ids[0]], "waitForAll": True}), 409, "CONFLICT")  # still pending
+    TrainingExecution.objects.filter(pk=created["id"]).update(status="running")
+
+    error = error_of(fl_api.post(url, {"clients": [ids[2]], "waitForAll": True}), 422, "FL004")
+    assert error["details"] == {"clients": [ids[2]]}
+    error_of(fl_api.post(url, {"round": 3, "clients": [ids[0]], "waitForAll": True}), 422, "FL004")
+    accepted = data_of(fl_api.post(url, {"clients": [ids[0]], "waitForAll": False}), 202)["data"]
+    assert accepted["trigger"] == {"round": 1, "clients": [ids[0]], "waitForAll": False}
+    status = data_of(fl_api.get(f"/api/v1/fl/aggregation/{created['id']}/status"), 200)["data"]
+    assert status["pendingTrigger"] == accepted["trigger"]
+
+    TrainingExecution.objects.filter(pk=created["id"]).update(
+        privacy_config={"differential_privacy": True, "epsilon": 5.0, "delta": 1e-5})
+    error_of(fl_api.post(url, {"clients": [ids[0]], "waitForAll": True}), 422, "FL007")

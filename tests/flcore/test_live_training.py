@@ -84,11 +84,31 @@ def test_stop_then_resume_continues_from_the_checkpoint(fl_http, fl_worker, join
     resumed = fl_http.post(f"/fl/executions/{execution['id']}/resume", json={"fromRound": 2})
     assert resumed.status_code == 202 and resumed.json()["data"]["status"] == "pending"
     final = wait_for_status(fl_http, execution["id"])
-    assert final["status"] == "completed" and final["currentRound"] == 5
+    assert final["status"] == "completed" and final["currentRound"] == 5, (final, fl_worker.log_tail(80))
     starts = [e for e in events_of(fl_http, execution["id"]) if e["event"] == "execution.started"]
     assert starts[-1]["data"]["fromRound"] == 2 and starts[-1]["data"]["initialModelSha256"] == sha2
     rounds = fl_http.get(f"/fl/executions/{execution['id']}/rounds").json()["data"]
     assert [r["roundNumber"] for r in rounds] == [1, 2, 3, 4, 5]
+
+
+def test_a_manual_trigger_aggregates_the_next_round_from_the_named_client(fl_http, fl_worker, join_clients,
+                                                                         digits):
+    clients = join_clients(digits[0])
+    execution = start_execution(fl_http, clients, rounds=3, localEpochs=1)
+    wait_for_status(fl_http, execution["id"], statuses=("running",))
+    trigger = fl_http.post(f"/fl/aggregation/{execution['id']}/trigger",
+                           json={"clients": [clients[1].id], "waitForAll": True})
+    assert trigger.status_code == 202, trigger.text
+    final = wait_for_status(fl_http, execution["id"])
+    assert final["status"] == "completed", (final, fl_worker.log_tail(60))
+    applied = [e for e in events_of(fl_http, execution["id"]) if e["event"] == "aggregation.trigger_applied"]
+    assert len(applied) == 1 and applied[0]["data"]["clients"] == [clients[1].id]
+    rounds = fl_http.get(f"/fl/executions/{execution['id']}/rounds").json()["data"]
+    everyone = sorted(c.id for c in clients)
+    expected = [[clients[1].id] if r["roundNumber"] == applied[0]["data"]["round"] else everyone for r in rounds]
+    assert [r["participatingClients"] for r in rounds] == expected
+    status = fl_http.get(f"/fl/aggregation/{execution['id']}/status").json()["data"]
+    assert status["pendingTrigger"] is None
 
 
 def test_a_client_killed_mid_round_leaves_the_round_to_the_others(fl_http, fl_worker, join_clients, digits):

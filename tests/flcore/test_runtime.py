@@ -25,6 +25,7 @@ from flcore.runtime import (
     ClientDisconnected,
     ExecutionResult,
     InsufficientClients,
+    RoundDirective,
     RoundRecord,
     SuperLinkProcess,
     SuperNodeProcess,
@@ -236,6 +237,17 @@ def test_stop_through_control_api(warm_cluster: Cluster) -> None:
 def test_sampling_restricted_to_given_clients(warm_cluster: Cluster) -> None:
     result = execute(warm_cluster[0], 1, client_ids=["client-0", "client-2"], min_clients=2)
     assert sorted(str(u.client_id) for u in result.rounds[0].train) == ["client-0", "client-2"]
+
+
+@flower
+@pytest.mark.timeout(600)
+def test_round_directive_aggregates_only_the_triggered_clients(warm_cluster: Cluster) -> None:
+    """A manual trigger for round 2 names one client: only it trains and is aggregated,
+    although the execution asks for three; rounds 1 and 3 are back to all three."""
+    directives = {2: RoundDirective(client_ids=frozenset({"client-1"}), wait_for_all=True)}
+    result = execute(warm_cluster[0], 3, round_directive=directives.get)
+    trained = [sorted(str(u.client_id) for u in r.train) for r in result.rounds]
+    assert trained == [CLIENTS, ["client-1"], CLIENTS]
 
 
 @flower

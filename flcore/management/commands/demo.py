@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 from fedplane.api.scopes import ALL_SCOPES
 from fedplane.ops.platform import PlatformProcesses
 from flcore.demo.data import load_test_set, write_digits_partitions
+from flcore.runtime._process import die_with_parent
 
 TERMINAL = {"completed", "failed", "stopped"}
 
@@ -77,7 +78,8 @@ class Command(BaseCommand):
         return subprocess.Popen([sys.executable, "-m", "flcore.client.cli", "join", "--api", url, "--api-key", key,
                                  "--data", str(path), "--name", f"demo-client-{index}", "--heartbeat", "2",
                                  "--log-dir", str(settings.VAR_DIR / "logs")],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=die_with_parent)
 
     def _wait_for_clients(self, api: httpx.Client, count: int, procs, timeout: float = 120) -> list[str]:
         deadline = time.monotonic() + timeout
