@@ -51,6 +51,9 @@ class PrivacyConfigSerializer(StrictSerializer):
     delta = serializers.FloatField(min_value=0.0, max_value=0.1, required=False)
     secure_aggregation = serializers.BooleanField(default=False)
     clippingNorm = serializers.FloatField(min_value=1e-9, default=1.0)
+    # SecAgg+: a share of the sampled clients that must hold (and return) key shares
+    secureAggregationThreshold = serializers.FloatField(min_value=0.01, max_value=1.0, required=False)
+    secureAggregationMaxWeight = serializers.FloatField(min_value=1.0, required=False)
 
     def validate(self, attrs):
         if attrs.get("differential_privacy"):

@@ -5,7 +5,8 @@ process (one Flower run per OS process at a time). See docs/flower.md.
 The ClientApp (``flcore.runtime.app``, imports torch) is not imported here.
 """
 
-from .control import run_status, stop_run
+from .control import list_nodes, register_node, run_status, stop_run
+from .credentials import generate_dev_tls, generate_node_key, node_key, public_key_pem
 from .driver import FlowerDriver
 from .errors import (
     ClientDisconnected,
@@ -18,6 +19,7 @@ from .execution import run_execution
 from .fab import build_fab
 from .records import ClientUpdate, ExecutionResult, RoundDirective, RoundRecord
 from .rounds import run_round
+from .secure import SecureAggregation, run_secure_round
 from .superlink import SuperLinkProcess, TlsFiles
 from .supernode import SuperNodeProcess
 
@@ -32,12 +34,20 @@ __all__ = [
     "RoundDirective",
     "RoundRecord",
     "RunStopped",
+    "SecureAggregation",
     "SuperLinkProcess",
     "SuperNodeProcess",
     "TlsFiles",
     "build_fab",
+    "generate_dev_tls",
+    "generate_node_key",
+    "list_nodes",
+    "node_key",
+    "public_key_pem",
+    "register_node",
     "run_execution",
     "run_round",
+    "run_secure_round",
     "run_status",
     "stop_run",
 ]

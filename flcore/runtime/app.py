@@ -22,14 +22,20 @@ from flwr.app import (
     MetricRecordValues,
     RecordDict,
 )
+from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.compat.common.recorddict_compat import fitres_to_recorddict, recorddict_to_fitins
 
 from .model import build_model, evaluate, load_data, train
 from .records import REPLY_INFO_KEY
 
-__all__ = ["app"]
+__all__ = ["app", "secure_app"]
 
 app = ClientApp()
+# The same handlers, but training answers SecAgg+'s stages (legacy FitIns/FitRes records)
+# and sends only a masked update: see flcore/runtime/secure.py.
+secure_app = ClientApp()
 torch.set_num_threads(1)  # several ClientApps share a host; keep runs reproducible
 
 
@@ -80,6 +86,26 @@ def train_handler(msg: Message, context: Context) -> Message:
     return Message(content=content, reply_to=msg)
 
 
+@secure_app.train(mods=[secaggplus_mod])
+def secure_train_handler(msg: Message, context: Context) -> Message:
+    """Train like ``train_handler``; the mod masks the reply's weights before they leave."""
+    started = time.monotonic()
+    fitins = recorddict_to_fitins(msg.content, keep_input=True)
+    config = {**context.run_config, **fitins.config}
+    data = load_data(str(context.node_config["data-path"]), config)
+    model = build_model(config)
+    names = list(model.state_dict())
+    model.load_state_dict({name: torch.as_tensor(value) for name, value in
+                           zip(names, parameters_to_ndarrays(fitins.parameters), strict=True)})
+    loss, acc = train(model, data, config)
+    weights = [tensor.detach().numpy() for tensor in model.state_dict().values()]
+    fitres = FitRes(Status(Code.OK, ""), ndarrays_to_parameters(weights), len(data.y_train),
+                    {"train-loss": loss, "train-accuracy": acc})
+    content = fitres_to_recorddict(fitres, keep_input=False)
+    content[REPLY_INFO_KEY] = _info(context, started)
+    return Message(content=content, reply_to=msg)
+
+
 @app.evaluate()
 def evaluate_handler(msg: Message, context: Context) -> Message:
     """Evaluate the received global model on the local held-out split."""
@@ -102,3 +128,7 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
 def query_handler(msg: Message, context: Context) -> Message:
     """Answer the driver's node discovery with this node's config."""
     return Message(RecordDict({REPLY_INFO_KEY: _info(context, time.monotonic())}), reply_to=msg)
+
+
+secure_app.evaluate()(evaluate_handler)
+secure_app.query()(query_handler)

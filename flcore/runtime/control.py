@@ -1,4 +1,4 @@
-"""Control API calls fedplane makes: start a run with a FAB, stop a run."""
+"""Control API calls fedplane makes: start and stop runs, register SuperNodes."""
 
 from __future__ import annotations
 
@@ -9,16 +9,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from flwr.proto.control_pb2 import (  # pylint: disable=E0611
+    ListNodesRequest,
     ListRunsRequest,
+    RegisterNodeRequest,
     StartRunRequest,
     StopRunRequest,
 )
 from flwr.proto.fab_pb2 import Fab  # pylint: disable=E0611
+from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
 from flwr.supercore.control import ControlHttpClient
+from flwr.supercore.error import ApiErrorCode, FlowerError
 from flwr.supercore.interceptors import RuntimeVersionHttpInterceptor
 
-__all__ = ["control_client", "run_status", "start_run", "start_run_lock", "stop_run"]
+from .credentials import public_key_pem
+
+__all__ = [
+    "control_client",
+    "list_nodes",
+    "register_node",
+    "run_status",
+    "start_run",
+    "start_run_lock",
+    "stop_run",
+]
 
 
 def control_client(
@@ -62,6 +77,59 @@ def run_status(
     try:
         run = client.ListRuns(ListRunsRequest(run_id=run_id)).run_dict[run_id]
         return run.status.status, run.status.sub_status, run.status.details
+    finally:
+        client.close()
+
+
+def list_nodes(
+    address: str, insecure: bool = True, root_certificates: bytes | None = None
+) -> list[NodeInfo]:
+    """Every SuperNode the SuperLink knows: ``node_id``, ``status`` ("registered",
+    "online", "offline", "unregistered"), ``public_key``, ``name``, ..."""
+    client = control_client(address, insecure, root_certificates)
+    try:
+        return list(client.ListNodes(ListNodesRequest()).nodes_info)
+    finally:
+        client.close()
+
+
+def register_node(
+    address: str,
+    public_key: str | bytes,
+    name: str | None = None,
+    *,
+    insecure: bool = False,
+    root_certificates: bytes | None = None,
+) -> int:
+    """Register a SuperNode's public key (PEM or OpenSSH); return its node id.
+
+    With ``--enable-supernode-auth`` only registered keys may connect, and a node
+    always gets the id registered with its key. Idempotent: a key registered before
+    (also before a SuperLink restart with ``--database``) returns its existing id.
+    ``ValueError`` if the key is not an ECDSA public key on a NIST curve, or its
+    node was unregistered.
+    """
+    pem = public_key_pem(public_key)  # Flower matches nodes by these exact bytes
+    request = RegisterNodeRequest(public_key=pem)
+    if name:
+        request.name = name
+    client = control_client(address, insecure, root_certificates)
+    try:
+        try:
+            return int(client.RegisterNode(request).node_id)
+        except httpx.HTTPStatusError as err:
+            error = FlowerError.from_json(err.response.text)
+            code = error.code if error else None
+            if code == ApiErrorCode.PUBLIC_KEY_NOT_VALID:
+                raise ValueError(f"SuperLink rejected the public key: {error}") from None
+            if code != ApiErrorCode.PUBLIC_KEY_ALREADY_IN_USE:
+                raise
+        for node in client.ListNodes(ListNodesRequest()).nodes_info:
+            if node.public_key == pem:
+                if node.status == "unregistered":  # Flower never frees a key again
+                    raise ValueError("this key's node was unregistered; use a new key")
+                return int(node.node_id)
+        raise RuntimeError("SuperLink says the key is in use but lists no node with it")
     finally:
         client.close()
 

@@ -18,6 +18,7 @@ from .fab import DEFAULT_CLIENTAPP, build_fab
 from .heartbeat import is_stop_status
 from .records import ExecutionResult, RoundDirective, RoundRecord
 from .rounds import run_round
+from .secure import SecureAggregation, run_secure_round
 
 __all__ = ["run_execution"]
 
@@ -74,6 +75,7 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
     train_config: Mapping[str, Any] | None = None,
     evaluate_config: Mapping[str, Any] | None = None,
     clientapp: str = DEFAULT_CLIENTAPP,
+    secure: SecureAggregation | None = None,
     connect_timeout: float = 120.0,
     round_timeout: float = 600.0,
     insecure: bool = True,
@@ -87,6 +89,9 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
     global model, e.g. it failed validation) then ``on_round(record, accepted)``;
     ``should_stop()`` before every round; ``round_directive(round)`` just before it
     starts (a manual trigger: which clients, wait for all).
+
+    With ``secure``, training runs SecAgg+ (the ClientApp must use ``secaggplus_mod``,
+    e.g. ``flcore.runtime.app:secure_app``): the server never sees a client's update.
 
     Resume from checkpoint N with ``round_offset=N`` and that checkpoint's arrays
     (and a strategy object restored with its optimiser state, for FedOpt family).
@@ -122,18 +127,33 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
                     break
                 directive = round_directive(round_number) if round_directive else None
                 with _directed(driver, strategy, directive, min_clients) as round_min:
-                    candidate, record = run_round(
-                        driver,
-                        strategy,
-                        round_number,
-                        arrays,
-                        min_clients=round_min,
-                        train_config=train_config or {},
-                        evaluate_config=evaluate_config or {},
-                        connect_timeout=connect_timeout,
-                        round_timeout=round_timeout,
-                        on_round_start=on_round_start,
-                    )
+                    if secure is not None:
+                        candidate, record = run_secure_round(
+                            driver,
+                            strategy,
+                            round_number,
+                            arrays,
+                            secure=secure,
+                            min_clients=round_min,
+                            fraction=float(getattr(strategy, "fraction_train", 1.0)),
+                            evaluate_config=evaluate_config or {},
+                            connect_timeout=connect_timeout,
+                            round_timeout=round_timeout,
+                            on_round_start=on_round_start,
+                        )
+                    else:
+                        candidate, record = run_round(
+                            driver,
+                            strategy,
+                            round_number,
+                            arrays,
+                            min_clients=round_min,
+                            train_config=train_config or {},
+                            evaluate_config=evaluate_config or {},
+                            connect_timeout=connect_timeout,
+                            round_timeout=round_timeout,
+                            on_round_start=on_round_start,
+                        )
                 accepted = accept_round(record) if accept_round is not None else True
                 if accepted:
                     arrays = candidate

@@ -20,10 +20,10 @@ from .errors import ClientDisconnected, FlowerRuntimeError
 from .grid import Exchange
 from .records import ClientUpdate, Metric, RoundRecord
 
-__all__ = ["run_round"]
+__all__ = ["exchange_phase", "run_round", "updates_of"]
 
 
-def _updates(driver: FlowerDriver, exchange: Exchange) -> list[ClientUpdate]:
+def updates_of(driver: FlowerDriver, exchange: Exchange) -> list[ClientUpdate]:
     """Per-node results of one phase, attributed through the replies' node config."""
     updates = []
     for node, reply in exchange.answered:
@@ -47,7 +47,7 @@ def _updates(driver: FlowerDriver, exchange: Exchange) -> list[ClientUpdate]:
     return updates
 
 
-def _exchange(
+def exchange_phase(
     driver: FlowerDriver,
     messages: list[Message],
     round_number: int,
@@ -99,7 +99,7 @@ def run_round(  # pylint: disable=too-many-arguments
     sampled = sorted(m.metadata.dst_node_id for m in train_messages)
     if on_round_start is not None:
         on_round_start(round_number, sampled)
-    train = _exchange(driver, train_messages, round_number, min_clients, round_timeout)
+    train = exchange_phase(driver, train_messages, round_number, min_clients, round_timeout)
     t_train = time.monotonic()
     new_arrays, train_metrics = strategy.aggregate_train(round_number, train.replies)
     if new_arrays is None:
@@ -111,7 +111,7 @@ def run_round(  # pylint: disable=too-many-arguments
         )
     )
     evaluate = (
-        _exchange(driver, messages, round_number, min_clients, round_timeout)
+        exchange_phase(driver, messages, round_number, min_clients, round_timeout)
         if messages
         else Exchange()
     )
@@ -123,8 +123,8 @@ def run_round(  # pylint: disable=too-many-arguments
         run_id=driver.run_id,
         round_number=round_number,
         node_ids=sampled,
-        train=_updates(driver, train),
-        evaluate=_updates(driver, evaluate),
+        train=updates_of(driver, train),
+        evaluate=updates_of(driver, evaluate),
         arrays={key: array.numpy() for key, array in new_arrays.items()},
         train_metrics=dict(train_metrics or {}),
         evaluate_metrics=dict(evaluate_metrics or {}),

@@ -41,15 +41,21 @@ class SuperLinkProcess(ManagedProcess):
         port: int | None = None,
         database: Path | str | None = None,
         tls: TlsFiles | None = None,
+        node_auth: bool = False,
         log_path: Path | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
+        if node_auth and tls is None:
+            # Flower refuses --enable-supernode-auth without TLS; fail before spawning.
+            raise ValueError("SuperNode authentication needs TLS files")
         self.host = host
         self.port = port or free_port(host)
         # ":flwr-in-memory:" keeps state in memory; a file survives restarts
         # (runs, node registrations).
         self.database = str(database) if database else ":flwr-in-memory:"
         self.tls = tls
+        # Only SuperNodes whose public key was registered (register_node) may connect.
+        self.node_auth = node_auth
         self.env = env or {}
         super().__init__(log_path or Path(tempfile.mkdtemp()) / "superlink.log")
 
@@ -91,6 +97,8 @@ class SuperLinkProcess(ManagedProcess):
                 "--ssl-certfile", str(self.tls.cert),
                 "--ssl-keyfile", str(self.tls.key),
             ]  # fmt: skip
+        if self.node_auth:
+            argv.append("--enable-supernode-auth")
         return argv
 
     def start(self, timeout: float = 60.0) -> SuperLinkProcess:

@@ -46,6 +46,7 @@ class SuperNodeProcess(ManagedProcess):
         node_config: Mapping[str, NodeConfigValue],
         *,
         root_certificates: Path | None = None,
+        auth_private_key: Path | None = None,
         runtime_port: int | None = None,
         log_path: Path | None = None,
         env: Mapping[str, str] | None = None,
@@ -54,6 +55,9 @@ class SuperNodeProcess(ManagedProcess):
         self.superlink = superlink
         self.node_config = dict(node_config)
         self.root_certificates = root_certificates
+        # OpenSSH ECDSA private key whose public key the SuperLink has registered;
+        # with it the SuperLink gives this node its registered (stable) node id.
+        self.auth_private_key = auth_private_key
         # Each SuperNode serves a Runtime API to its own ClientApp processes; two
         # SuperNodes on one host need two ports.
         self.runtime_port = runtime_port or free_port()
@@ -84,6 +88,8 @@ class SuperNodeProcess(ManagedProcess):
             argv.append("--insecure")
         else:
             argv += ["--root-certificates", str(self.root_certificates)]
+        if self.auth_private_key is not None:
+            argv += ["--auth-supernode-private-key", str(self.auth_private_key)]
         if self.executor is not None:
             argv += ["--isolation", "process"]
         return argv
@@ -103,8 +109,9 @@ class SuperNodeProcess(ManagedProcess):
             self.executor.spawn(executor_argv, flower_env(self.env))
 
         def registered() -> int | None:
-            # The node id is random per start (no node auth) and only the
-            # SuperNode's own log says which id this process got.
+            # Without node auth the node id is random per start; either way only
+            # the SuperNode's own log says which id this process got. A node the
+            # SuperLink refuses (unregistered key) exits, which ends the wait.
             match = _NODE_ID_LINE.search(self.log_text())
             return int(match.group(1)) if match else None
 

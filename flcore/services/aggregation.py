@@ -70,6 +70,9 @@ def aggregation_trigger(*, execution_id, round_number: int | None, client_ids: l
     if execution.privacy_config.get("differential_privacy"):
         raise PrivacyViolation("A manual trigger changes how many clients a round samples, which the "
                                "differential-privacy noise is calibrated for.", details={"executionId": str(execution.id)})
+    if execution.privacy_config.get("secure_aggregation") and 0 < len(client_ids) < 3:
+        raise PrivacyViolation("A secure-aggregation round needs at least 3 clients.",
+                               details={"clients": client_ids})
     _check_trigger_clients(execution, client_ids)
     next_round = execution.current_round + 1
     if round_number is not None and round_number != next_round:

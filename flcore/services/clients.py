@@ -3,16 +3,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from fedplane.api.errors import DomainError
+from fedplane.api.errors import DomainError, ErrorCode
 from fedplane.events.services import emit
 
 from ..choices import ClientStatus
 from ..errors import ClientNotFound
 from ..models import ClientAssignment, FLClient, PerformanceMetric
+from ..runtime.control import register_node
+from ..runtime.credentials import public_key_pem
 from .executions import execution_get
 
 __all__ = ["client_get", "client_register", "client_set_status", "client_assign"]
@@ -31,11 +35,15 @@ def client_get(client_id, *, for_update: bool = False) -> FLClient:
 @transaction.atomic
 def client_register(*, owner, name: str, capability: dict | None = None, data_profile: dict | None = None,
                     location: dict | None = None, public_key: str = "") -> FLClient:
+    """Create a client. With a `public_key` and FLOWER_NODE_AUTH on, its SuperNode is
+    registered on the SuperLink first and the client gets that node's stable id."""
     capability, location = capability or {}, location or {}
+    public_key = _public_key_pem(public_key) if public_key.strip() else ""
+    node_id = _register_node(public_key, name, owner) if public_key and settings.FLOWER_NODE_AUTH else ""
     client = FLClient.objects.create(
         name=name, owner=owner, capability=capability, compute=capability.get("compute", ""),
         data_profile=data_profile or {}, location=location, region=location.get("region", ""),
-        public_key=public_key, status=ClientStatus.IDLE, last_seen=timezone.now())
+        public_key=public_key, node_id=node_id, status=ClientStatus.IDLE, last_seen=timezone.now())
     emit("client.registered", {"clientId": str(client.id), "name": name, "region": client.region})
     return client
 
@@ -75,6 +83,39 @@ def _node_id(raw) -> str:
         raise DomainError("metadata.nodeId must be a Flower node id (an unsigned 64-bit integer)",
                           code="VALIDATION_ERROR", status=422, details={"nodeId": text[:40]})
     return str(int(text))
+
+
+def _public_key_pem(text: str) -> str:
+    try:
+        return public_key_pem(text).decode()
+    except ValueError as exc:
+        raise DomainError(f"publicKey: {exc}", code=ErrorCode.VALIDATION_ERROR, status=422,
+                          details={"publicKey": ["An ECDSA P-384 public key, PEM or OpenSSH."]}) from None
+
+
+def _register_node(public_key: str, name: str, owner) -> str:
+    """Register the key on the SuperLink (idempotent: a known key keeps its node id)."""
+    path = settings.FLOWER_ROOT_CERTIFICATES
+    try:
+        with open(path, "rb") as ca:
+            root_certificates = ca.read()
+        node_id = str(register_node(settings.FLOWER_SUPERLINK_ADDRESS, public_key, name,
+                                    insecure=False, root_certificates=root_certificates))
+    except ValueError as exc:
+        raise DomainError(f"publicKey: {exc}", code=ErrorCode.VALIDATION_ERROR, status=422,
+                          details={"publicKey": [str(exc)]}) from None
+    except (httpx.HTTPError, OSError) as exc:
+        raise DomainError("The Flower SuperLink could not register the client's key; try again later.",
+                          code=ErrorCode.SERVICE_UNAVAILABLE, status=503,
+                          details={"reason": type(exc).__name__}) from exc
+    # The same key again is the same machine joining again: its node moves to this
+    # registration, unless another account registered that key.
+    earlier = FLClient.objects.select_for_update().filter(node_id=node_id)
+    if earlier.exclude(owner=owner).exists():
+        raise DomainError("This public key belongs to another account's client.", code=ErrorCode.CONFLICT,
+                          status=409, details={"nodeId": node_id})
+    earlier.update(node_id="")
+    return node_id
 
 
 def _execution_id(client: FLClient) -> str | None:

@@ -57,7 +57,7 @@ def execution_create(*, user, model_type: str, algorithm: str, config: dict[str,
             raise InsufficientClients("Some requested clients are not registered.", details={"missing": missing})
         if len(client_ids) < min_clients:
             raise InsufficientClients(f"{len(client_ids)} clients requested, minClients is {min_clients}.")
-    _check_privacy(algorithm, privacy_config or {})
+    _check_privacy(algorithm, privacy_config or {}, min_clients)
     execution = TrainingExecution.objects.create(
         model_type=model_type, algorithm=algorithm, config=config, privacy_config=privacy_config or {},
         aggregation_config=aggregation_config or {}, total_rounds=int(config["rounds"]), created_by=user)
@@ -72,11 +72,18 @@ def execution_create(*, user, model_type: str, algorithm: str, config: dict[str,
     return execution
 
 
-def _check_privacy(algorithm: str, privacy: dict[str, Any]) -> None:
+def _check_privacy(algorithm: str, privacy: dict[str, Any], min_clients: int) -> None:
     if privacy.get("secure_aggregation"):
-        raise PrivacyViolation(
-            "secure_aggregation is not available yet: Flower 1.41's SecAgg+ runs only on its legacy "
-            "strategy stack, which fedplane's round driver does not use.", details={"secure_aggregation": True})
+        if privacy.get("differential_privacy"):
+            raise PrivacyViolation("secure_aggregation with differential_privacy is not available: Flower 1.41 "
+                                   "runs SecAgg+ on its legacy strategies and DP on its message strategies.",
+                                   details={"secure_aggregation": True, "differential_privacy": True})
+        if algorithm not in ("fedavg", "fedprox"):
+            raise PrivacyViolation("secure_aggregation needs fedavg or fedprox: the server only ever sees the "
+                                   "weighted mean of the updates.", details={"algorithm": algorithm})
+        if min_clients < 3:
+            raise PrivacyViolation("secure_aggregation needs minClients of at least 3: SecAgg+ shares each "
+                                   "client's secrets among the others.", details={"minClients": min_clients})
     if privacy.get("differential_privacy") and algorithm == "fedopt":
         raise PrivacyViolation("Differential privacy needs fedavg or fedprox: Flower adds the noise after "
                                "FedOpt's server optimiser step, which would void the guarantee.",

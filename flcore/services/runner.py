@@ -154,7 +154,7 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
             num_rounds=execution.total_rounds, run_config=plan.run_config, min_clients=execution.min_clients,
             on_round=on_round, on_round_start=lambda n, nodes: record_round_started(execution.id, n, nodes),
             accept_round=plan.accept_round, should_stop=should_stop, round_offset=claim.from_round,
-            client_ids=plan.client_ids, train_config=plan.train_config, clientapp=plan.clientapp,
+            client_ids=plan.client_ids, train_config=plan.train_config, clientapp=plan.clientapp, secure=plan.secure,
             connect_timeout=plan.connect_timeout, round_timeout=plan.round_timeout,
             insecure=not settings.FLOWER_ROOT_CERTIFICATES, root_certificates=_root_certificates(),
             round_directive=round_directive,

@@ -12,7 +12,7 @@ from ..runtime.records import RoundRecord
 from . import checkpoints
 from .privacy_plan import apply_privacy, dp_enabled
 
-__all__ = ["TrainingPlan", "build", "run_config_of", "model_spec_of"]
+__all__ = ["TrainingPlan", "build", "run_config_of", "model_spec_of", "secure_aggregation_of"]
 
 
 def model_spec_of(config: dict) -> dict[str, Any]:
@@ -44,6 +44,7 @@ class TrainingPlan:
     connect_timeout: float
     round_timeout: float
     ledger: Any = None
+    secure: Any = None  # runtime.SecureAggregation when the execution asks for SecAgg+
     _validation: Callable[[], dict] = field(default=lambda: {})
 
     def accept_round(self, record: RoundRecord) -> bool:
@@ -75,6 +76,18 @@ def _validation_reader(execution_id) -> Callable[[], dict]:
     return read
 
 
+def secure_aggregation_of(execution: TrainingExecution):
+    """SecAgg+ settings of the execution, or None when it does not ask for them."""
+    from ..runtime.secure import SecureAggregation
+
+    privacy = execution.privacy_config or {}
+    if not privacy.get("secure_aggregation"):
+        return None
+    return SecureAggregation(
+        reconstruction_threshold=float(privacy.get("secureAggregationThreshold", 0.67)),
+        max_weight=float(privacy.get("secureAggregationMaxWeight", 10_000.0)))
+
+
 def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
     from ..strategies.registry import build_strategy
     from ..strategies.state import restore_strategy_state
@@ -97,6 +110,7 @@ def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
         weights="uniform" if dp_enabled(execution) else aggregation.get("weights", "proportional"),
         plugins=settings.FLCORE_STRATEGY_PLUGINS)
     strategy, ledger = apply_privacy(execution, strategy)
+    secure = secure_aggregation_of(execution)
     if from_round > 0:
         initial_arrays, state = checkpoints.load(execution, from_round)
         if state:
@@ -107,7 +121,8 @@ def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
     return TrainingPlan(
         execution_id=str(execution.id), strategy=strategy, initial_arrays=initial_arrays, run_config=run_config,
         model_spec=model_spec_of(config), train_config={}, client_ids=clients or None,
-        clientapp=config.get("clientApp") or "flcore.runtime.app:app",
+        clientapp=config.get("clientApp") or ("flcore.runtime.app:secure_app" if secure else "flcore.runtime.app:app"),
+        secure=secure,
         connect_timeout=float(config.get("connectTimeoutSeconds", 120)),
         round_timeout=float(config.get("roundTimeoutSeconds", 600)), ledger=ledger,
         _validation=_validation_reader(execution.id))

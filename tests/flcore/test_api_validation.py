@@ -130,3 +130,27 @@ def test_trigger_names_only_the_executions_own_clients_and_never_a_dp_run(fl_api
     TrainingExecution.objects.filter(pk=created["id"]).update(
         privacy_config={"differential_privacy": True, "epsilon": 5.0, "delta": 1e-5})
     error_of(fl_api.post(url, {"clients": [ids[0]], "waitForAll": True}), 422, "FL007")
+
+
+@pytest.mark.parametrize("algorithm, privacy, min_clients, needle", [
+    ("fedavg", {"secure_aggregation": True, "differential_privacy": True, "epsilon": 5.0, "delta": 1e-5}, 3,
+     "differential_privacy"),
+    ("fedopt", {"secure_aggregation": True}, 3, "fedavg or fedprox"),
+    ("fedavg", {"secure_aggregation": True}, 2, "at least 3"),
+])
+def test_secure_aggregation_it_cannot_honour_is_fl007(fl_api, algorithm, privacy, min_clients, needle):
+    _register(fl_api, 3)
+    body = _execution(algorithm=algorithm, privacyConfig=privacy)
+    body["config"]["minClients"] = min_clients
+    error = error_of(fl_api.post("/api/v1/fl/executions", body), 422, "FL007")
+    assert needle in error["message"]
+    assert TrainingExecution.objects.count() == 0
+
+
+def test_secure_aggregation_is_accepted_with_three_clients(fl_api):
+    _register(fl_api, 3)
+    body = _execution(privacyConfig={"secure_aggregation": True, "secureAggregationThreshold": 0.67})
+    body["config"]["minClients"] = 3
+    created = data_of(fl_api.post("/api/v1/fl/executions", body), 202)["data"]
+    stored = TrainingExecution.objects.get(pk=created["id"])
+    assert stored.privacy_config["secure_aggregation"] is True

@@ -169,3 +169,17 @@ def test_differential_privacy_spends_within_budget_and_stops_with_fl007(fl_http,
     final = wait_for_status(fl_http, execution["id"])
     assert final["status"] == "stopped" and final["error"]["code"] == "FL007", final
     assert final["privacyBudget"]["epsilon_spent"] <= budget and final["currentRound"] == 2
+
+
+def test_secure_aggregation_trains_without_the_server_seeing_an_update(fl_http, fl_worker, join_clients, digits):
+    clients = join_clients(digits[0])
+    execution = start_execution(fl_http, clients, rounds=2, localEpochs=2, privacyConfig={"secure_aggregation": True})
+    final = wait_for_status(fl_http, execution["id"])
+    assert final["status"] == "completed", (final, fl_worker.log_tail(60))
+    rounds = fl_http.get(f"/fl/executions/{execution['id']}/rounds").json()["data"]
+    assert [r["participatingClients"] for r in rounds] == [sorted(c.id for c in clients)] * 2
+    assert all(r["metrics"]["train"]["secure-aggregation"] == 1 for r in rounds)
+    detail = fl_http.get(f"/fl/executions/{execution['id']}/rounds/2").json()["data"]
+    assert sorted(u["numExamples"] > 0 for u in detail["updates"] if u["phase"] == "train") == [True] * 3
+    accuracy = [r["metrics"]["evaluate"]["eval-accuracy"] for r in rounds]
+    assert accuracy[1] > 0.5, accuracy  # the unmasked mean is a model that learned

@@ -27,6 +27,7 @@ from flcore.runtime import (
     InsufficientClients,
     RoundDirective,
     RoundRecord,
+    SecureAggregation,
     SuperLinkProcess,
     SuperNodeProcess,
     run_execution,
@@ -248,6 +249,26 @@ def test_round_directive_aggregates_only_the_triggered_clients(warm_cluster: Clu
     result = execute(warm_cluster[0], 3, round_directive=directives.get)
     trained = [sorted(str(u.client_id) for u in r.train) for r in result.rounds]
     assert trained == [CLIENTS, ["client-1"], CLIENTS]
+
+
+@flower
+@pytest.mark.timeout(600)
+def test_secure_aggregation_yields_the_weighted_mean_of_masked_updates(warm_cluster: Cluster) -> None:
+    """SecAgg+: each node sends only a masked update, yet the unmasked sum is exactly
+    the example-weighted mean (up to quantisation), and every client is accounted for."""
+    from .secure_probe_app import contribution
+
+    result = execute(warm_cluster[0], 1, clientapp="tests.flcore.secure_probe_app:app",
+                     secure=SecureAggregation())
+    parts = [contribution(i) for i in range(3)]
+    expected = sum(v * n for v, n in parts) / sum(n for _, n in parts)
+    for record in result.rounds:
+        for name, array in record.arrays.items():
+            assert np.allclose(array, expected, atol=1e-3), (name, array.ravel()[:3], expected)
+        assert sorted(u.num_examples for u in record.train) == [100, 200, 300]
+        assert sorted(str(u.client_id) for u in record.train) == CLIENTS
+        assert record.train_metrics["secure-aggregation"] == 1
+        assert len(record.evaluate) == 3
 
 
 @flower
