@@ -1,0 +1,120 @@
+"""Shared dependencies: configure them, and resolve what each application gets at runtime."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+
+from fedplane.events.services import emit
+
+from ..errors import DependencyNotFound
+from ..models import Application, RuntimeConfig, SharedDependency
+from .applications import application_get
+from .resolution import ShareEntry, resolve
+
+__all__ = ["dependency_get", "dependency_create", "dependency_update", "dependency_delete",
+           "dependencies_resolve", "entries_for"]
+
+
+def dependency_get(dependency_id: Any) -> SharedDependency:
+    try:
+        return SharedDependency.objects.get(pk=dependency_id)
+    except (SharedDependency.DoesNotExist, ValueError, TypeError, DjangoValidationError):
+        raise DependencyNotFound(f"Shared dependency {dependency_id} not found.",
+                                 details={"dependencyId": str(dependency_id)})
+
+
+def _rebuild(apps) -> None:
+    from .runtime import snapshots_rebuild
+    for app in apps:
+        snapshots_rebuild(app)
+
+
+@transaction.atomic
+def dependency_create(*, package: str, version: str, applications: list | None = None, **fields: Any
+                      ) -> SharedDependency:
+    apps = [application_get(a) for a in applications or []]
+    if not fields.get("required_version"):
+        fields["required_version"] = f"^{version}"  # R14: MF 2.0 formatShare's default
+    dep = SharedDependency.objects.create(package=package, version=version, **fields)
+    dep.applications.set(apps)
+    _rebuild(apps)
+    return dep
+
+
+@transaction.atomic
+def dependency_update(*, dependency_id: Any, applications: list | None = None, **fields: Any) -> SharedDependency:
+    dep = dependency_get(dependency_id)
+    before = list(dep.applications.all())
+    for name, value in fields.items():
+        setattr(dep, name, value)
+    dep.save()
+    if applications is not None:
+        dep.applications.set([application_get(a) for a in applications])
+    _rebuild(set(before) | set(dep.applications.all()))
+    return dep
+
+
+@transaction.atomic
+def dependency_delete(*, dependency_id: Any) -> None:
+    dep = dependency_get(dependency_id)
+    apps = list(dep.applications.all())
+    dep.delete()
+    _rebuild(apps)
+
+
+def entries_for(app: Application, deps: list[SharedDependency], shared_config: dict | None) -> list[ShareEntry]:
+    """The application's share config: its SharedDependency rows, with the runtime config's
+    `shared` block overriding per package (it is what the shell is initialised with)."""
+    overrides = shared_config or {}
+    entries = []
+    for dep in deps:
+        extra = overrides.get(dep.package) if isinstance(overrides.get(dep.package), dict) else {}
+        entries.append(ShareEntry(
+            application=app.name, package=dep.package, version=dep.version,
+            required_version=extra.get("requiredVersion", dep.required_version),
+            singleton=bool(extra.get("singleton", dep.singleton)),
+            strict_version=extra.get("strictVersion", dep.strict_version),
+            eager=bool(extra.get("eager", dep.load_strategy == "eager")), fallback=dep.fallback,
+            scope=dep.share_scope))
+    return entries
+
+
+@transaction.atomic
+def dependencies_resolve(*, application_ids: list, strategy: str, overrides: dict[str, str],
+                         runtime: str, share_strategy: str, loaded: dict[str, str]) -> dict:
+    """Resolve for the applications in the given order (the shell first); every application
+    when none are named. Emits dependency.conflict per conflict, else dependency.resolved."""
+    if application_ids:
+        apps = [application_get(a) for a in application_ids]
+    else:
+        apps = list(Application.objects.order_by("name"))
+    by_app: dict = {}
+    for dep in SharedDependency.objects.filter(applications__in=apps).distinct().prefetch_related("applications"):
+        for app in dep.applications.all():
+            by_app.setdefault(app.pk, []).append(dep)
+    shared_configs = dict(RuntimeConfig.objects.filter(application__in=apps).values_list("application_id", "shared"))
+    plan = [(app.name, entries_for(app, sorted(by_app.get(app.pk, []), key=lambda d: (d.package, d.version)),
+                                   shared_configs.get(app.pk))) for app in apps]
+    result = resolve(plan, strategy=strategy, runtime=runtime, share_strategy=share_strategy,
+                     overrides=overrides, loaded=loaded)
+    ids = {app.name: str(app.pk) for app in apps}
+    decisions = [{**d.as_dict(), "applicationId": ids.get(d.application)} for d in result.decisions]
+    conflicts = result.conflicts
+    for conflict in conflicts:
+        emit("dependency.conflict", {**conflict, "strategy": strategy},
+             severity="error" if conflict["severity"] == "error" else "warning")
+    if not conflicts:
+        emit("dependency.resolved", {"applications": list(ids.values()), "strategy": strategy,
+                                     "packages": len({d["package"] for d in decisions})})
+    return {"strategy": strategy, "runtime": runtime, "shareStrategy": share_strategy,
+            "resolved": not any(c["severity"] == "error" for c in conflicts),
+            "applications": [{"applicationId": ids[name], "name": name,
+                              "shared": {d["package"]: d for d in decisions if d["application"] == name}}
+                             for name, _ in plan],
+            "scope": {scope: {pkg: sorted(versions) for pkg, versions in packages.items()}
+                      for scope, packages in result.scope.items()},
+            "conflicts": conflicts,
+            "warnings": sum(len(d["warnings"]) for d in decisions),
+            "errors": sum(len(d["errors"]) for d in decisions)}

@@ -1,0 +1,2 @@
+// The async boundary webpack needs before shared modules are consumed.
+import("./bootstrap");

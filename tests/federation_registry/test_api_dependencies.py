@@ -1,0 +1,53 @@
+"""Shared dependencies: configure, list, update, delete; resolution fed from the registry."""
+from __future__ import annotations
+
+import pytest
+
+from tests.api.helpers import data_of, error_of
+
+pytestmark = pytest.mark.django_db
+BASE = "/api/v1/federation/dependencies"
+
+
+def test_configure_list_update_delete(mf, make_app):
+    a, b = make_app("host"), make_app("remote")
+    dep = data_of(mf.post(BASE, {"package": "@scope/ui-kit", "version": "2.1.0", "applications": [a["id"]]}), 201)["data"]
+    # webpack's defaults: requiredVersion ^version; strictVersion = import !== false && !singleton
+    assert dep["requiredVersion"] == "^2.1.0" and dep["strictVersion"] is True and dep["loadStrategy"] == "lazy"
+    single = data_of(mf.post(BASE, {"package": "react", "version": "18.2.0", "singleton": True,
+                                    "loadStrategy": "eager", "applications": [a["id"], b["id"]]}), 201)["data"]
+    assert single["strictVersion"] is False
+    listed = data_of(mf.get(BASE, data={"applicationId": b["id"]}))["data"]
+    assert [d["package"] for d in listed] == ["react"]
+    updated = data_of(mf.put(f"{BASE}/{dep['id']}", {"requiredVersion": "~2.1.0", "applications": [b["id"]]}))["data"]
+    assert updated["requiredVersion"] == "~2.1.0" and updated["applications"] == [b["id"]]
+    assert updated["strictVersion"] is True and updated["version"] == "2.1.0"  # untouched by a partial PUT
+    assert mf.delete(f"{BASE}/{dep['id']}").status_code == 204
+    error_of(mf.get(f"{BASE}/{dep['id']}"), 404, "NOT_FOUND")
+    for bad in ({"package": "react", "version": "x.y"}, {"package": "react", "version": "1.0.0", "requiredVersion": "^^1"},
+                {"package": "react", "version": "1.0.0", "loadStrategy": "soon"},
+                {"package": "react", "version": "1.0.0", "applications": ["nope"]}):
+        error_of(mf.post(BASE, bad), 422, "VALIDATION_ERROR")
+    error_of(mf.post(BASE, {"package": "react", "version": "1.0.0",
+                            "applications": ["00000000-0000-0000-0000-000000000001"]}), 404, "MF001")
+
+
+def test_resolve_counts_a_dependency_shared_by_several_applications_once_each(mf, make_app):
+    a, b = make_app("host"), make_app("remote")
+    data_of(mf.post(BASE, {"package": "lodash", "version": "4.17.21", "applications": [a["id"], b["id"]]}), 201)
+    report = data_of(mf.post(f"{BASE}/resolve", {"applications": [a["id"], b["id"]]}))["data"]
+    assert [list(app["shared"]) for app in report["applications"]] == [["lodash"], ["lodash"]]
+    assert report["scope"] == {"default": {"lodash": ["4.17.21"]}} and report["resolved"] is True
+    assert report["warnings"] == 0 and report["errors"] == 0
+
+
+def test_runtime_shared_overrides_feed_resolution(mf, make_app):
+    a, b = make_app("host"), make_app("remote")
+    data_of(mf.post(BASE, {"package": "react", "version": "17.0.2", "singleton": True, "applications": [a["id"]]}), 201)
+    data_of(mf.post(BASE, {"package": "react", "version": "18.2.0", "singleton": True, "applications": [b["id"]]}), 201)
+    data_of(mf.put(f"/api/v1/federation/runtime/{a['id']}", {"shared": {"react": {"strictVersion": True}}}))
+    report = data_of(mf.post(f"{BASE}/resolve", {"applications": [a["id"], b["id"]], "runtime": "webpack"}))["data"]
+    host = report["applications"][0]["shared"]["react"]
+    assert host["strictVersion"] is True and host["errors"][0]["code"] == "MF006"
+    lowest = data_of(mf.post(f"{BASE}/resolve", {"applications": [a["id"], b["id"]], "strategy": "lowest"}))["data"]
+    assert lowest["applications"][1]["shared"]["react"]["version"] == "17.0.2"

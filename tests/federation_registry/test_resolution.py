@@ -1,0 +1,209 @@
+"""One table per rule of docs/module-federation.md: what the webpack 5 and MF 2.0 runtimes
+give each application, with the warnings and errors they raise. Pure: no database."""
+from __future__ import annotations
+
+import pytest
+
+from federation_registry.services.resolution import ShareEntry, resolve
+from federation_registry.services.semver import satisfies
+
+
+def E(app, version, required=None, **kw) -> ShareEntry:
+    return ShareEntry(application=app, package=kw.pop("package", "react"), version=version,
+                      required_version=required, **kw)
+
+
+def run(*apps, **kw):
+    """apps: (name, [entries]) in load order; returns {app: decision}."""
+    result = resolve([(name, entries) for name, entries in apps], **kw)
+    return {d.application: d for d in result.decisions}, result
+
+
+# R13: npm range grammar through node-semver -------------------------------------------
+@pytest.mark.parametrize("version,spec,expected", [
+    ("1.4.2", "^1.2.0", True), ("2.0.0", "^1.2.0", False), ("0.2.5", "^0.2.3", True), ("0.3.0", "^0.2.3", False),
+    ("1.2.9", "~1.2.3", True), ("1.3.0", "~1.2.3", False), ("1.7.1", "1.x", True), ("2.0.0", "1.x", False),
+    ("3.1.0", "1.x || >=3.0.0", True), ("2.5.0", "1.x || >=3.0.0", False),
+    ("1.5.0", "1.2.3 - 1.6", True), ("1.7.0", "1.2.3 - 1.6", False),
+    ("2.0.0-beta.2", "^2.0.0-beta.1", True),    # same tuple, pre-release comparator: allowed
+    ("2.1.0-beta.1", "^2.0.0-beta.1", False),   # pre-release of another tuple: excluded
+    ("2.0.0-rc.1", "^1.0.0", False), ("2.0.0-rc.1", ">=1.0.0", False),
+    ("18", "^18.0.0", True),                    # numeric versions padded as runtime-core does
+    ("1.0.0", "*", True),
+])
+def test_r13_npm_ranges(version, spec, expected):
+    assert satisfies(version, spec) is expected
+
+
+# R1: registration of the same version twice ---------------------------------------------
+@pytest.mark.parametrize("first,second,winner", [
+    (dict(app="a", eager=False), dict(app="b", eager=False), "b"),   # larger uniqueName
+    (dict(app="b", eager=False), dict(app="a", eager=False), "b"),
+    (dict(app="b", eager=False), dict(app="a", eager=True), "a"),    # eager beats lazy
+    (dict(app="a", eager=True), dict(app="b", eager=False), "a"),
+])
+def test_r1_same_version_registration(first, second, winner):
+    _, result = run((first["app"], [E(first["app"], "18.2.0", eager=first["eager"])]),
+                    (second["app"], [E(second["app"], "18.2.0", eager=second["eager"])]))
+    assert result.scope["default"]["react"]["18.2.0"].source == winner
+
+
+@pytest.mark.parametrize("runtime", ["mf2", "webpack"])
+def test_r1_a_loaded_version_is_never_replaced(runtime):
+    # "shell" loads its own 18.2.0; "zeta" (larger name) registers the same version later.
+    decisions, result = run(("shell", [E("shell", "18.2.0", "^18.0.0", singleton=True)]),
+                            ("zeta", [E("zeta", "18.2.0", "^18.0.0", singleton=True)]),
+                            runtime=runtime, share_strategy="loaded-first")
+    assert decisions["zeta"].source == "shell"
+
+
+# R2/R3: singletons -----------------------------------------------------------------------
+@pytest.mark.parametrize("runtime", ["mf2", "webpack"])
+@pytest.mark.parametrize("strict,bucket", [(False, "warnings"), (True, "errors")])
+def test_r2_r3_singleton_highest_and_unsatisfied(runtime, strict, bucket):
+    decisions, result = run(("shell", [E("shell", "17.0.2", "^17.0.0", singleton=True, strict_version=strict)]),
+                            ("remote", [E("remote", "18.2.0", "^18.0.0", singleton=True)]), runtime=runtime)
+    assert decisions["shell"].version == decisions["remote"].version == "18.2.0"
+    assert "R2" in decisions["shell"].rules and "R3" in decisions["shell"].rules
+    issues = getattr(decisions["shell"], bucket)
+    assert [i["code"] for i in issues] == ["MF006"] and "Unsatisfied version 18.2.0" in issues[0]["message"]
+    assert not decisions["remote"].warnings and not decisions["remote"].errors
+    assert result.conflicts[0]["code"] == "MF003"
+    assert result.conflicts[0]["severity"] == ("error" if strict else "warning")
+
+
+@pytest.mark.parametrize("runtime", ["mf2", "webpack"])
+def test_r2_singleton_stays_on_an_already_loaded_lower_version(runtime):
+    decisions, _ = run(("shell", [E("shell", "17.0.2", "^17.0.0", singleton=True)]),
+                       ("remote", [E("remote", "18.2.0", "^17.0.0 || ^18.0.0", singleton=True)]),
+                       runtime=runtime, share_strategy="loaded-first")
+    assert decisions["shell"].version == "17.0.2"
+    assert decisions["remote"].version == "17.0.2" and decisions["remote"].source == "shell"
+    assert not decisions["remote"].warnings
+
+
+def test_r2_loaded_in_the_page_before_resolution_sticks_even_version_first():
+    decisions, _ = run(("shell", [E("shell", "18.2.0", "^18.0.0", singleton=True)]),
+                       ("remote", [E("remote", "18.3.1", "^18.0.0", singleton=True)]), loaded={"react": "18.2.0"})
+    assert decisions["shell"].version == decisions["remote"].version == "18.2.0"
+
+
+# R4: non-singletons ----------------------------------------------------------------------
+@pytest.mark.parametrize("runtime,expected", [("webpack", "4.17.21"), ("mf2", "4.17.21")])
+def test_r4_highest_satisfying_version(runtime, expected):
+    decisions, _ = run(("shell", [E("shell", "4.17.20", "^4.17.0", package="lodash")]),
+                       ("remote", [E("remote", "4.17.21", "^4.17.0", package="lodash")]), runtime=runtime)
+    assert decisions["shell"].version == expected == decisions["remote"].version
+
+
+def test_r4_webpack_takes_the_highest_satisfying_even_if_a_lower_is_loaded():
+    decisions, _ = run(("shell", [E("shell", "4.17.20", "^4.17.0", package="lodash")]),
+                       ("remote", [E("remote", "4.17.21", "^4.17.0", package="lodash")]),
+                       runtime="webpack", loaded={"lodash": "4.17.20"})
+    assert decisions["remote"].version == "4.17.21"
+
+
+def test_r4_mf2_reuses_a_loaded_version_that_satisfies():
+    decisions, _ = run(("shell", [E("shell", "4.17.20", "^4.17.0", package="lodash")]),
+                       ("remote", [E("remote", "4.17.21", "^4.17.0", package="lodash")]),
+                       runtime="mf2", loaded={"lodash": "4.17.20"})
+    assert decisions["remote"].version == "4.17.20"
+
+
+def test_r11_mf2_takes_the_first_registered_satisfying_when_the_max_does_not():
+    # d consumes first; the best registered version (2.0.0) does not satisfy it, so runtime-core
+    # walks the registered versions in order and takes 1.1.0, not the higher 1.5.0.
+    decisions, _ = run(("d", [E("d", None, "^1.0.0", package="x", provides=False)]),
+                       ("a", [E("a", "1.1.0", "^1.0.0", package="x")]), ("b", [E("b", "1.5.0", "^1.0.0", package="x")]),
+                       ("c", [E("c", "2.0.0", "^2.0.0", package="x")]), runtime="mf2")
+    assert decisions["d"].version == "1.1.0" and "R11" in decisions["d"].rules
+
+
+# R5/R6: nothing satisfies ----------------------------------------------------------------
+def test_r5_webpack_strict_falls_back_to_the_consumers_own_copy():
+    decisions, _ = run(("shell", [E("shell", "3.0.0", "^3.0.0", package="x")]),
+                       ("remote", [E("remote", "2.1.0", "^2.0.0", package="x", provides=False)]), runtime="webpack")
+    d = decisions["remote"]
+    assert (d.version, d.via, d.source, d.strict_version) == ("2.1.0", "fallback", "remote", True)
+    assert not d.warnings and not d.errors and "R5" in d.rules
+
+
+def test_r5_webpack_strict_without_own_copy_is_an_error():
+    decisions, _ = run(("shell", [E("shell", "3.0.0", "^3.0.0", package="x")]),
+                       ("remote", [E("remote", None, "^2.0.0", package="x", fallback=False, strict_version=True)]),
+                       runtime="webpack")
+    assert decisions["remote"].version is None and decisions["remote"].errors[0]["code"] == "MF006"
+
+
+def test_r6_webpack_non_strict_warns_and_takes_the_latest():
+    decisions, _ = run(("shell", [E("shell", "3.0.0", "^3.0.0", package="x")]),
+                       ("remote", [E("remote", "2.1.0", "^2.0.0", package="x", strict_version=False,
+                                     provides=False)]), runtime="webpack")
+    d = decisions["remote"]
+    assert d.version == "3.0.0" and d.warnings[0]["code"] == "MF006" and "No satisfying version" in \
+        d.warnings[0]["message"]
+
+
+def test_r6_mf2_uses_the_own_copy_without_a_warning():
+    decisions, _ = run(("shell", [E("shell", "3.0.0", "^3.0.0", package="x")]),
+                       ("remote", [E("remote", "2.1.0", "^2.0.0", package="x", provides=False)]), runtime="mf2")
+    assert decisions["remote"].via == "fallback" and decisions["remote"].version == "2.1.0"
+
+
+# R7: not in the scope at all --------------------------------------------------------------
+@pytest.mark.parametrize("fallback,version,via,error", [(True, "1.0.0", "fallback", False), (False, None, "none", True)])
+def test_r7_not_in_scope(fallback, version, via, error):
+    decisions, _ = run(("remote", [E("remote", version, "^1.0.0", package="x", fallback=fallback, provides=False)]))
+    assert decisions["remote"].via == via and bool(decisions["remote"].errors) is error
+
+
+# R8: eager consumers see only eager versions ------------------------------------------------
+def test_r8_eager_consumer_ignores_lazy_versions():
+    decisions, _ = run(("shell", [E("shell", "18.2.0", "^18.0.0", singleton=True, eager=True)]),
+                       ("remote", [E("remote", "18.3.1", "^18.0.0", singleton=True)]))
+    assert decisions["shell"].version == "18.2.0" and "R8" in decisions["shell"].rules
+
+
+# R9: strictVersion defaults ------------------------------------------------------------------
+@pytest.mark.parametrize("runtime,singleton,fallback,expected", [
+    ("webpack", False, True, True), ("webpack", True, True, False), ("webpack", False, False, False),
+    ("mf2", False, True, False), ("mf2", True, True, False)])
+def test_r9_strict_version_default(runtime, singleton, fallback, expected):
+    decisions, _ = run(("a", [E("a", "1.0.0" if fallback else None, "^1.0.0", singleton=singleton, fallback=fallback)]),
+                       runtime=runtime)
+    assert decisions["a"].strict_version is expected
+
+
+# R10: shareStrategy ---------------------------------------------------------------------------
+@pytest.mark.parametrize("share_strategy,expected", [("version-first", "18.2.0"), ("loaded-first", "17.0.2")])
+def test_r10_share_strategy_decides_what_the_shell_gets(share_strategy, expected):
+    decisions, _ = run(("shell", [E("shell", "17.0.2", ">=17", singleton=True)]),
+                       ("remote", [E("remote", "18.2.0", ">=17", singleton=True)]), share_strategy=share_strategy)
+    assert decisions["shell"].version == expected
+
+
+# Seed strategies: lowest and manual (R12) -------------------------------------------------------
+def test_lowest_strategy_prefers_the_lowest_version():
+    decisions, _ = run(("shell", [E("shell", "18.2.0", "^18.0.0", singleton=True)]),
+                       ("remote", [E("remote", "18.3.1", "^18.0.0", singleton=True)]), strategy="lowest")
+    assert decisions["shell"].version == decisions["remote"].version == "18.2.0"
+
+
+def test_r12_manual_override_applies_and_checks_requirements():
+    decisions, _ = run(("shell", [E("shell", "17.0.2", "^17.0.0", singleton=True, strict_version=True)]),
+                       ("remote", [E("remote", "18.2.0", "^18.0.0", singleton=True)]),
+                       strategy="manual", overrides={"react": "18.2.0"})
+    assert decisions["remote"].via == "override" and decisions["remote"].version == "18.2.0"
+    assert decisions["shell"].errors[0]["code"] == "MF006"
+
+
+def test_r12_override_to_a_version_nobody_provides_is_mf003():
+    decisions, _ = run(("shell", [E("shell", "18.2.0", "^18.0.0")]), strategy="manual", overrides={"react": "19.0.0"})
+    assert decisions["shell"].errors[0]["code"] == "MF003"
+
+
+def test_conflict_names_a_version_that_would_satisfy_everyone():
+    _, result = run(("shell", [E("shell", "18.1.0", "~18.1.0", singleton=True)]),
+                    ("a", [E("a", "18.3.1", "^18.0.0", singleton=True)]),
+                    ("b", [E("b", "18.1.5", "^18.1.0", singleton=True)]))
+    assert result.conflicts[0]["satisfiableBy"] == "18.1.5"
