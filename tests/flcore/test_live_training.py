@@ -182,4 +182,4 @@ def test_secure_aggregation_trains_without_the_server_seeing_an_update(fl_http, 
     detail = fl_http.get(f"/fl/executions/{execution['id']}/rounds/2").json()["data"]
     assert sorted(u["numExamples"] > 0 for u in detail["updates"] if u["phase"] == "train") == [True] * 3
     accuracy = [r["metrics"]["evaluate"]["eval-accuracy"] for r in rounds]
-    assert accuracy[1] > 0.5, accuracy  # the unmasked mean is a model that learned
+    assert 0.2 < accuracy[0] < accuracy[1], accuracy  # the unmasked mean is a model that learns (chance: 0.1)
