@@ -170,6 +170,12 @@ FLOWER_ROOT_CERTIFICATES = env.str("FLOWER_ROOT_CERTIFICATES", default="")  # CA
 # TLS for the SuperLink that runsuperlink starts (all three, or none for plain HTTP).
 FLOWER_SSL_CERTFILE = env.str("FLOWER_SSL_CERTFILE", default="")
 FLOWER_SSL_KEYFILE = env.str("FLOWER_SSL_KEYFILE", default="")
+# Flower SuperNode authentication: only clients whose public key fedplane registered on
+# the SuperLink may connect, each with a stable node id. Needs TLS (the three above).
+FLOWER_NODE_AUTH = env.bool("FLOWER_NODE_AUTH", default=False)
+if FLOWER_NODE_AUTH and not FLOWER_ROOT_CERTIFICATES:
+    raise ImproperlyConfigured("FLOWER_NODE_AUTH needs TLS: set FLOWER_ROOT_CERTIFICATES (and, where the "
+                               "SuperLink runs, FLOWER_SSL_CERTFILE and FLOWER_SSL_KEYFILE)")
 FLCORE_QUEUE = env.str("FLCORE_QUEUE", default="fl")
 FLCORE_MAX_ATTEMPTS = env.int("FLCORE_MAX_ATTEMPTS", default=3)
 FLCORE_SWEEP_SECONDS = env.float("FLCORE_SWEEP_SECONDS", default=15.0)
@@ -178,6 +184,35 @@ FLCORE_STALE_SECONDS = env.float("FLCORE_STALE_SECONDS", default=45.0)
 # name -> "package.module:StrategyClass" (a Flower message-API Strategy)
 FLCORE_STRATEGY_PLUGINS = env.dict("FLCORE_STRATEGY_PLUGINS", default={})
 FEDPLANE_ARTIFACT_ROOT = Path(env.str("FEDPLANE_ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts")))
+
+# --- Module Federation registry -------------------------------------------------
+# Seconds a fetch of a remote entry or an mf-manifest.json may take in total (MF007 past it).
+FEDERATION_FETCH_TIMEOUT = env.float("FEDERATION_FETCH_TIMEOUT", default=5.0)
+FEDERATION_FETCH_MAX_BYTES = env.int("FEDERATION_FETCH_MAX_BYTES", default=20 * 1024 * 1024)
+# Cache-Control max-age of the public shell runtime endpoint; shells revalidate with ETags.
+FEDERATION_SHELL_MAX_AGE = env.int("FEDERATION_SHELL_MAX_AGE", default=0)
+FEDERATION_HEALTH_WINDOW_SECONDS = env.int("FEDERATION_HEALTH_WINDOW_SECONDS", default=900)
+FEDERATION_HEALTH_WARNING_RATE = 0.1
+FEDERATION_HEALTH_CRITICAL_RATE = 0.5
+
+# --- Multi-region (regions app) -------------------------------------------------------
+# A region created without a store URL gets a local folder under this root.
+REGIONS_STORE_ROOT = Path(env.str("REGIONS_STORE_ROOT", default=str(VAR_DIR / "regions")))
+REGIONS_PROBE_TIMEOUT = env.float("REGIONS_PROBE_TIMEOUT", default=2.0)
+REGIONS_PROBE_INTERVAL = env.float("REGIONS_PROBE_INTERVAL", default=5.0)  # GET /health reuses younger probes
+REGIONS_PROBE_WINDOW = env.int("REGIONS_PROBE_WINDOW", default=10)  # probes an error rate is computed over
+REGIONS_DEGRADED_LATENCY_MS = env.float("REGIONS_DEGRADED_LATENCY_MS", default=200.0)
+REGIONS_DEGRADED_ERROR_RATE = env.float("REGIONS_DEGRADED_ERROR_RATE", default=0.01)
+REGIONS_FAILOVER_AFTER = env.int("REGIONS_FAILOVER_AFTER", default=3)  # 0 turns automatic failover off
+REGIONS_REPLICATION_CHUNK_BYTES = env.int("REGIONS_REPLICATION_CHUNK_BYTES", default=8 * 1024 * 1024)
+REGIONS_REPLICATION_MAX_RETRIES = env.int("REGIONS_REPLICATION_MAX_RETRIES", default=4)
+REGIONS_REPLICATION_BACKOFF_MAX = env.int("REGIONS_REPLICATION_BACKOFF_MAX", default=60)
+REGIONS_MODEL_CACHE_SIZE = env.int("REGIONS_MODEL_CACHE_SIZE", default=16)
+REGIONS_FORWARD_TIMEOUT = env.float("REGIONS_FORWARD_TIMEOUT", default=30.0)
+# How long a process reuses what routing reads (regions, replicas, servings, failovers); 0: every request.
+REGIONS_ROUTING_CACHE_SECONDS = env.float("REGIONS_ROUTING_CACHE_SECONDS", default=1.0)
+# proto=package.module:FileSystemClass,... registered with fsspec at start (custom stores)
+REGIONS_FSSPEC_PLUGINS = env.dict("REGIONS_FSSPEC_PLUGINS", default={})
 
 # --- API -----------------------------------------------------------------------
 MAX_REQUEST_BODY_BYTES = env.int("FEDPLANE_MAX_BODY_BYTES", default=10 * 1024 * 1024)
@@ -211,6 +246,8 @@ RATE_LIMITS = {
     "deployment": env.int("FEDPLANE_RATE_LIMIT_DEPLOYMENT", default=50),
 }
 RATE_LIMIT_WINDOW_SECONDS = 3600
+# Predictions (regions app) also count in a bucket of their own.
+RATE_LIMITS["predict"] = env.int("FEDPLANE_RATE_LIMIT_PREDICT", default=10000)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),

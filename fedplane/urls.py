@@ -25,6 +25,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("livez", liveness, name="livez"),
     path("readyz", readiness, name="readyz"),
+    path("", include("regions.api.oip_urls")),  # Open Inference Protocol v2: clients expect /v2 at the root
     path("", include("django_prometheus.urls")),
 ]
 

@@ -64,6 +64,8 @@ def flower_connection() -> dict:
     """What a SuperNode needs to reach this deployment's SuperLink."""
     return {"superlinkAddress": settings.FLOWER_SUPERLINK_PUBLIC_ADDRESS,
             "insecure": not settings.FLOWER_ROOT_CERTIFICATES,
+            # True: start the SuperNode with the private key of the registered publicKey.
+            "nodeAuth": settings.FLOWER_NODE_AUTH,
             "flwrVersion": _flwr_version()}
 
 

@@ -64,15 +64,23 @@ class PlatformProcesses:
             self.check_alive()
             if self._answers(f"{self.url}/livez") and (
                     not settings.FLOWER_MANAGE_SUPERLINK
-                    or self._answers(f"http://{settings.FLOWER_SUPERLINK_ADDRESS}/health")):
+                    or self._superlink_answers()):
                 return
             time.sleep(0.2)
         raise TimeoutError(f"server did not answer on {self.url} within {timeout}s; see {self.log_dir}")
 
+    @classmethod
+    def _superlink_answers(cls) -> bool:
+        """The SuperLink serves HTTPS (verified with the deployment's CA) when TLS is configured."""
+        if settings.FLOWER_SSL_CERTFILE:
+            return cls._answers(f"https://{settings.FLOWER_SUPERLINK_ADDRESS}/health",
+                                verify=settings.FLOWER_ROOT_CERTIFICATES)
+        return cls._answers(f"http://{settings.FLOWER_SUPERLINK_ADDRESS}/health")
+
     @staticmethod
-    def _answers(url: str) -> bool:
+    def _answers(url: str, verify: bool | str = True) -> bool:
         try:
-            return httpx.get(url, timeout=1).status_code == 200
+            return httpx.get(url, timeout=1, verify=verify).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -4,6 +4,11 @@ Registers this machine as an FL client (with a data profile computed locally),
 optionally assigns it to an execution, then runs a Flower SuperNode connected to
 the deployment's SuperLink, reporting heartbeats until the execution ends (or
 forever with --stay, or until Ctrl-C).
+
+The client's identity is an ECDSA P-384 key pair (--key, default DATA.fedplane-node.key,
+created on first use): its public key is sent on registration; when the deployment
+uses Flower node authentication, the SuperNode signs in with the private key and
+keeps the same node id every time it joins.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from ..runtime.credentials import node_key
 from ..runtime.supernode import SuperNodeProcess
 from .api import ApiError, FedplaneApi
 from .profile import data_profile
@@ -39,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     join.add_argument("--compute", default="cpu", choices=["cpu", "gpu", "mobile"])
     join.add_argument("--superlink", help="override the SuperLink address fedplane advertises")
     join.add_argument("--root-certificates", type=Path, help="CA certificate (PEM) when the SuperLink uses TLS")
+    join.add_argument("--key", type=Path,
+                      help="SuperNode private key (OpenSSH ECDSA), created if missing "
+                           "(default: DATA.fedplane-node.key next to the data file)")
     join.add_argument("--stay", action="store_true", help="stay connected after the execution ends")
     join.add_argument("--heartbeat", type=float, default=5.0, help="seconds between status reports")
     join.add_argument("--stock", action="store_true",
@@ -57,15 +66,27 @@ def _readings() -> dict:
 def join(args: argparse.Namespace) -> int:
     api = FedplaneApi(args.api, args.api_key)
     profile = data_profile(args.data)
+    key_path = args.key or args.data.resolve().with_name(args.data.name + ".fedplane-node.key")
+    try:
+        public_key = node_key(key_path).decode()  # reused: the same key is the same node
+    except (OSError, ValueError) as exc:
+        print(f"SuperNode key {key_path}: {exc}", file=sys.stderr)
+        return 2
     client = api.register(name=args.name, capability={"compute": args.compute}, dataProfile={
         k: profile[k] for k in ("samples", "distribution", "quality")},
-        location={"region": args.region} if args.region else {})
-    client_id = client["id"]
+        location={"region": args.region} if args.region else {}, publicKey=public_key)
+    client_id, flower = client["id"], client["flower"]
+    if not flower.get("insecure", True) and args.root_certificates is None:
+        print("the SuperLink uses TLS: pass --root-certificates CA.pem", file=sys.stderr)
+        return 2
     if args.execution:
         api.assign(client_id, args.execution)
-    superlink = args.superlink or client["flower"]["superlinkAddress"]
+    superlink = args.superlink or flower["superlinkAddress"]
+    # Only with node auth: an insecure SuperNode refuses a private key.
+    auth_key = key_path if flower.get("nodeAuth") else None
     node = SuperNodeProcess(superlink, {"fedplane-client-id": client_id, "data-path": str(args.data.resolve())},
-                            root_certificates=args.root_certificates, warm=not args.stock,
+                            root_certificates=args.root_certificates, auth_private_key=auth_key,
+                            warm=not args.stock,
                             log_path=args.log_dir / f"supernode-{client_id}.log" if args.log_dir else None)
     print(f"client {client_id} registered; starting SuperNode -> {superlink}", flush=True)
     node.start()

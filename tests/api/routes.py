@@ -9,10 +9,14 @@ import uuid
 from django.urls import Resolver404, URLResolver, get_resolver, resolve
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-__all__ = ["PROTECTED_PREFIXES", "PUBLIC", "DUMMIES", "endpoints", "methods", "protected_endpoints"]
+__all__ = ["PROTECTED_PREFIXES", "PUBLIC", "PUBLIC_PARAMETRISED", "DUMMIES", "endpoints", "methods", "protected_endpoints"]
 
 PROTECTED_PREFIXES = ("/api/v1/", "/api/schema/", "/api/docs/")
 PUBLIC = {"/api/v1/auth/token", "/api/v1/auth/token/refresh", "/livez", "/readyz", "/metrics"}
+# Public routes that take parameters: their sample path names nothing that exists, so they
+# are left out of the credential walk but not put in PUBLIC (whose paths must answer 200).
+# The Module Federation shell runtime endpoint is fetched by browsers before they hold a credential.
+PUBLIC_PARAMETRISED = {"/api/v1/federation/runtime/1/shell/1"}
 DUMMIES = ("1", str(uuid.UUID(int=1)))  # fits int, str, slug, path and uuid parameters
 _GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
 _ROUTE_PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -62,6 +66,6 @@ def methods(callback) -> list[str]:
 
 def protected_endpoints() -> list[tuple[str, str]]:
     """(method, sample path) of every endpoint that requires credentials."""
-    found = {(method, path) for path, callback in endpoints() if path not in PUBLIC
+    found = {(method, path) for path, callback in endpoints() if path not in PUBLIC | PUBLIC_PARAMETRISED
              for method in methods(callback)}
     return sorted(found, key=lambda mp: (mp[1], mp[0]))

@@ -38,7 +38,12 @@ class Command(BaseCommand):
         if settings.FLOWER_SSL_CERTFILE:
             tls = TlsFiles(ca_cert=Path(settings.FLOWER_ROOT_CERTIFICATES), cert=Path(settings.FLOWER_SSL_CERTFILE),
                            key=Path(settings.FLOWER_SSL_KEYFILE))
+        if settings.FLOWER_NODE_AUTH and (tls is None or not settings.FLOWER_SSL_KEYFILE):
+            raise CommandError("FLOWER_NODE_AUTH needs FLOWER_SSL_CERTFILE, FLOWER_SSL_KEYFILE and "
+                               "FLOWER_ROOT_CERTIFICATES (manage.py flowertls DIR writes development ones)")
+        # --database keeps node registrations (and so clients' node ids) across restarts.
         superlink = SuperLinkProcess(host=opts["host"] or host, port=int(port), tls=tls,
+                                     node_auth=settings.FLOWER_NODE_AUTH,
                                      database=settings.VAR_DIR / "superlink.db",
                                      log_path=log_dir / "superlink-flower.log")
         _require_free_port(superlink.host, superlink.port)

@@ -1,0 +1,186 @@
+"""Predict overhead: the model through fedplane's API vs the same model called in process.
+
+A benchmark, not a test: it measures and prints, it never fails a build.
+
+    source scripts/setup.sh && python bench/predict_overhead/run.py            # about 1 minute
+    python bench/predict_overhead/run.py --requests 500 --keep
+
+What it does, in one run:
+1. a throwaway embedded deployment (FEDPLANE_VAR_DIR in a temp dir, SQLite): migrate,
+   an admin API key, region `bench-1` with a local store, model `mlp` 1.0.0 (a TorchScript
+   MLP 32 -> 64 -> 64 -> 1) uploaded through the API;
+2. one uvicorn process serving region bench-1 (FEDPLANE_REGION=bench-1);
+3. for single rows and batches of 64: the same inputs through `POST /api/v1/models/mlp/predict`
+   (one keep-alive client, sequential requests), through OIP v2 binary infer, and through
+   the TorchScript module loaded in this process; p50/p99 latency, rows/s, and side by side
+   the p50 added by the API and the API/in-process batch throughput ratio.
+
+Targets (issue 5): under 2 ms p50 added per request; batch throughput at least 60% of in-process.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[2]
+FEATURES = 32
+
+
+def model_bytes() -> bytes:
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(FEATURES, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)).eval()
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(module), buffer)
+    return buffer.getvalue()
+
+
+def env_for(var_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
+    env.update({"FEDPLANE_VAR_DIR": str(var_dir), "FEDPLANE_REGION": "bench-1", "LOG_LEVEL": "WARNING",
+                "FEDPLANE_RATE_LIMIT_DEFAULT": "1000000000", "FEDPLANE_RATE_LIMIT_PREDICT": "1000000000"})
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, str(REPO / "manage.py"), *args], env=env, cwd=REPO, capture_output=True,
+                          text=True, check=True)
+    return done.stdout.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def timed(fn, n: int, warmup: int = 20) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir and the server log")
+    args = parser.parse_args()
+    var_dir = Path(tempfile.mkdtemp(prefix="fedplane-bench-predict-"))
+    env = env_for(var_dir)
+    server = None
+    try:
+        manage(env, "migrate", "--noinput")
+        key = manage(env, "createadmin", "--quiet-key").splitlines()[-1]
+        content = model_bytes()
+        port = free_port()
+        log = open(var_dir / "server.log", "wb")
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "fedplane.asgi:application", "--host", "127.0.0.1",
+                                   "--port", str(port), "--no-access-log"], cwd=REPO, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        client = httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.get("/livez").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("server did not start; see " + str(var_dir / "server.log"))
+            time.sleep(0.1)
+        assert client.post("/api/v1/regions", json={"name": "bench-1"}).status_code == 201
+        assert client.post("/api/v1/models", json={"model_id": "mlp"}).status_code == 201
+        assert client.post("/api/v1/models/mlp/versions", json={
+            "version": "1.0.0", "format": "torchscript", "region": "bench-1",
+            "input_schema": {"shape": [-1, FEATURES], "dtype": "float32"}}).status_code == 201
+        assert client.put("/api/v1/models/mlp/versions/1.0.0/artifact", content=content,
+                          headers={"Content-Type": "application/octet-stream"}).status_code == 200
+
+        local = torch.jit.load(io.BytesIO(content))
+        torch.set_num_threads(1)
+        rng = np.random.default_rng(0)
+        rows = {1: rng.normal(size=(1, FEATURES)).astype(np.float32),
+                64: rng.normal(size=(64, FEATURES)).astype(np.float32)}
+        print(f"{'case':<32}{'p50 ms':>10}{'p99 ms':>10}{'rows/s':>12}")
+        summary = {}
+        # Floors for context: an HTTP round trip through uvicorn and Django (public OIP liveness, no
+        # database), and an authenticated API call (API key, scopes, rate-limit counter, envelope).
+        for name, path in (("floor: GET /v2/health/live", "/v2/health/live"), ("floor: GET /api/v1/auth/me",
+                                                                              "/api/v1/auth/me")):
+            samples = timed(lambda: client.get(path), args.requests)
+            p50, p99 = percentiles(samples)
+            print(f"{name:<32}{p50:>10.3f}{p99:>10.3f}{'':>12}")
+        for batch, x in rows.items():
+            body = {"inputs": x.tolist()}
+
+            def api():
+                response = client.post("/api/v1/models/mlp/predict", json=body)
+                assert response.status_code == 200, response.text
+
+            head = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": list(x.shape),
+                                           "parameters": {"binary_data_size": x.nbytes}}],
+                               "outputs": [{"name": "output", "parameters": {"binary_data": True}}]}).encode()
+            payload = head + x.tobytes()
+
+            def oip():
+                response = client.post("/v2/models/mlp/infer", content=payload,
+                                       headers={"Inference-Header-Content-Length": str(len(head)),
+                                                "Content-Type": "application/octet-stream"})
+                assert response.status_code == 200, response.text
+
+            tensor = torch.from_numpy(x)
+
+            def direct():
+                with torch.inference_mode():
+                    local(tensor).numpy().tolist()
+            for name, fn in (("in-process", direct), ("API predict (JSON)", api), ("OIP v2 infer (binary)", oip)):
+                samples = timed(fn, args.requests)
+                p50, p99 = percentiles(samples)
+                rate = batch * 1000 / statistics.mean(samples)
+                summary[(batch, name)] = (p50, rate)
+                print(f"{f'{name}, batch {batch}':<32}{p50:>10.3f}{p99:>10.3f}{rate:>12.0f}")
+        print()
+        for name in ("API predict (JSON)", "OIP v2 infer (binary)"):
+            added = summary[(1, name)][0] - summary[(1, "in-process")][0]
+            ratio = summary[(64, name)][1] / summary[(64, "in-process")][1]
+            print(f"{name}: p50 added per single request {added:.3f} ms (target < 2 ms: "
+                  f"{'met' if added < 2 else 'not met'}); batch-64 throughput {ratio:.2f} of in-process "
+                  f"(target >= 0.60: {'met' if ratio >= 0.6 else 'not met'})")
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=15)
+        if args.keep:
+            print(f"kept {var_dir}")
+        else:
+            shutil.rmtree(var_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

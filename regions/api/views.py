@@ -1,0 +1,239 @@
+"""Regions, model registry and predict endpoints. Views parse, call one service, render."""
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import status
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fedplane.api.errors import Conflict, DomainError
+from fedplane.api.scopes import Scope
+
+from ..models import ModelVersion, RegisteredModel, Region
+from ..services import registry, regions, serving
+from ..services.forwarding import ROUTED_HEADER
+from . import serializers as s
+
+__all__ = ["RegionListView", "RegionDetailView", "RegionConfigView", "RegionConfigAckView", "ModelListView",
+           "ModelDetailView", "VersionListView", "VersionDetailView", "ArtifactUploadView", "PromoteView",
+           "PredictView", "AsyncPredictView", "AsyncPredictionView", "AsyncPredictionResultView"]
+
+_READ = {"read": Scope.REGIONS_MODELS_READ}
+
+
+class RawBytesParser(BaseParser):
+    """Hands the body stream to the view untouched (artifact uploads, CSV, OIP binary tensors)."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream
+
+
+class RegionListView(APIView):
+    required_scopes = {**_READ, "write": Scope.REGIONS_OPERATE}
+
+    @extend_schema(responses=s.RegionSerializer(many=True))
+    def get(self, request):
+        return Response(s.RegionSerializer(Region.objects.all(), many=True).data)
+
+    @extend_schema(request=s.RegionWriteSerializer, responses={201: s.RegionSerializer})
+    def post(self, request):
+        payload = s.RegionWriteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        region = regions.region_create(**payload.validated_data)
+        return Response(s.RegionSerializer(region).data, status=status.HTTP_201_CREATED)
+
+
+class RegionDetailView(APIView):
+    required_scopes = {**_READ, "write": Scope.REGIONS_OPERATE}
+
+    @extend_schema(responses=s.RegionSerializer)
+    def get(self, request, name):
+        return Response(s.RegionSerializer(regions.region_get(name)).data)
+
+    @extend_schema(request=s.RegionWriteSerializer, responses=s.RegionSerializer)
+    def patch(self, request, name):
+        payload = s.RegionWriteSerializer(data={"name": name, **request.data}, partial=True)
+        payload.is_valid(raise_exception=True)
+        changes = {k: v for k, v in payload.validated_data.items() if k != "name" and k in request.data}
+        return Response(s.RegionSerializer(regions.region_update(name=name, **changes)).data)
+
+
+class RegionConfigView(APIView):
+    """Configuration sync: the desired config of a region and whether the region applied it."""
+
+    required_scopes = {**_READ, "write": Scope.REGIONS_OPERATE}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, name):
+        region = regions.region_get(name)
+        return Response({"region": name, "config": region.config, "config_version": region.config_version,
+                         "synced_version": region.config_synced_version,
+                         "in_sync": region.config_synced_version == region.config_version})
+
+    @extend_schema(request=s.ConfigSerializer, responses=OpenApiTypes.OBJECT)
+    def put(self, request, name):
+        payload = s.ConfigSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        region = regions.region_config_set(name=name, config=payload.validated_data["config"])
+        return Response({"region": name, "config_version": region.config_version, "in_sync": False})
+
+
+class RegionConfigAckView(APIView):
+    required_scopes = {"write": Scope.REGIONS_OPERATE}
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, name):
+        version = int(request.data.get("config_version", 0)) if isinstance(request.data, dict) else 0
+        region = regions.region_config_ack(name=name, version=version)
+        return Response({"region": name, "synced_version": region.config_synced_version,
+                         "in_sync": region.config_synced_version == region.config_version})
+
+
+class ModelListView(APIView):
+    required_scopes = {**_READ, "write": Scope.REGIONS_MODELS_WRITE}
+
+    @extend_schema(responses=s.ModelSerializer(many=True))
+    def get(self, request):
+        return Response(s.ModelSerializer(RegisteredModel.objects.prefetch_related("versions"), many=True).data)
+
+    @extend_schema(request=s.ModelCreateSerializer, responses={201: s.ModelSerializer})
+    def post(self, request):
+        payload = s.ModelCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        model = registry.model_create(name=payload.validated_data["model_id"],
+                                      description=payload.validated_data["description"], user=request.user)
+        return Response(s.ModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class ModelDetailView(APIView):
+    required_scopes = _READ
+
+    @extend_schema(responses=s.ModelSerializer)
+    def get(self, request, model_id):
+        return Response(s.ModelSerializer(registry.model_get(model_id)).data)
+
+
+class VersionListView(APIView):
+    required_scopes = {**_READ, "write": Scope.REGIONS_MODELS_WRITE}
+
+    @extend_schema(responses=s.VersionSerializer(many=True))
+    def get(self, request, model_id):
+        model = registry.model_get(model_id)
+        rows = ModelVersion.objects.filter(model=model).select_related("model", "home_region")
+        return Response(s.VersionSerializer(rows, many=True).data)
+
+    @extend_schema(request=s.VersionCreateSerializer, responses={201: s.VersionSerializer})
+    def post(self, request, model_id):
+        payload = s.VersionCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        row = registry.version_create(model_name=model_id, version=data["version"], fmt=data["format"],
+                                      region_name=data["region"], architecture=data["architecture"],
+                                      input_schema=data["input_schema"], content=data.get("artifact_base64"),
+                                      artifact_key=data["artifact_key"])
+        return Response(s.VersionSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class VersionDetailView(APIView):
+    required_scopes = _READ
+
+    @extend_schema(responses=s.VersionSerializer)
+    def get(self, request, model_id, version):
+        return Response(s.VersionSerializer(registry.version_get(model_id, version)).data)
+
+
+class ArtifactUploadView(APIView):
+    """PUT the artifact's bytes (application/octet-stream); it is streamed into the home region's store."""
+
+    required_scopes = {"write": Scope.REGIONS_MODELS_WRITE}
+    parser_classes = [RawBytesParser]
+
+    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses=s.VersionSerializer)
+    def put(self, request, model_id, version):
+        stream = request.stream
+
+        def chunks():
+            while stream is not None and (chunk := stream.read(1 << 20)):
+                yield chunk
+        row = registry.version_upload(model_name=model_id, version=version, chunks=chunks())
+        return Response(s.VersionSerializer(row).data)
+
+
+class PromoteView(APIView):
+    """A version from an aggregated model of a federated training (flcore)."""
+
+    required_scopes = {"write": Scope.REGIONS_MODELS_WRITE}
+
+    @extend_schema(request=s.PromoteSerializer, responses={201: s.VersionSerializer})
+    def post(self, request, model_id):
+        payload = s.PromoteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        row = registry.version_promote_aggregated(model_name=model_id, version=data["version"],
+                                                  aggregated_model_id=data["aggregated_model_id"],
+                                                  region_name=data["region"])
+        return Response(s.VersionSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+def _credentials(request) -> dict[str, str]:
+    """The caller's own credential, passed on when the request is forwarded to another region."""
+    headers = {}
+    if request.META.get("HTTP_X_API_KEY"):
+        headers["X-API-Key"] = request.META["HTTP_X_API_KEY"]
+    if request.META.get("HTTP_AUTHORIZATION"):
+        headers["Authorization"] = request.META["HTTP_AUTHORIZATION"]
+    return headers
+
+
+class PredictView(APIView):
+    required_scopes = {"write": Scope.REGIONS_PREDICT}
+    throttle_bucket = "predict"
+
+    @extend_schema(request=s.PredictSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request, model_id):
+        payload = s.PredictSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        result = serving.predict(model_name=model_id, inputs=data["inputs"], parameters=data["parameters"],
+                                 routed_to=request.headers.get(ROUTED_HEADER) or None,
+                                 credentials=_credentials(request))
+        return Response(result)
+
+
+class AsyncPredictView(APIView):
+    required_scopes = {"write": Scope.REGIONS_PREDICT}
+    throttle_bucket = "predict"
+
+    @extend_schema(request=s.PredictSerializer, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request, model_id):
+        payload = s.PredictSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        row = serving.async_prediction_submit(model_name=model_id, inputs=payload.validated_data["inputs"],
+                                              parameters=payload.validated_data["parameters"], user=request.user)
+        return Response(s.async_body(row), status=status.HTTP_202_ACCEPTED)
+
+
+class AsyncPredictionView(APIView):
+    required_scopes = {"read": Scope.REGIONS_PREDICT}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, prediction_id):
+        return Response(s.async_body(serving.async_prediction_get(prediction_id)))
+
+
+class AsyncPredictionResultView(APIView):
+    required_scopes = {"read": Scope.REGIONS_PREDICT}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, prediction_id):
+        row = serving.async_prediction_get(prediction_id)
+        if row.status == "failed":
+            raise DomainError(row.error.get("message", "failed"), code=row.error.get("code", "PREDICTION_FAILED"),
+                              status=422, details=row.error.get("details"))
+        if row.status != "succeeded":
+            raise Conflict(f"Prediction {prediction_id} is {row.status}; poll its status.",
+                           details={"status": row.status})
+        return Response(row.result)

@@ -1,0 +1,166 @@
+"""Turn a stored artifact into a callable model, cached per process.
+
+Formats: a TorchScript program, an ONNX graph (onnxruntime), or a torch state dict
+plus the version's `architecture` (a list of whitelisted layers, so loading never
+imports code named by a caller). A replica whose bytes do not match the version's
+sha256 is refused, so a corrupted store never serves.
+"""
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from django.conf import settings
+from torch import nn
+
+from ..choices import ArtifactFormat
+from ..errors import ArtifactMissing, ChecksumMismatch, InvalidInput
+from ..stores import store_for
+
+__all__ = ["LoadedModel", "load_model", "build_sequential", "clear_cache", "infer_input_schema", "LAYERS"]
+
+# Layers a state-dict architecture may name, with the keyword arguments each takes.
+LAYERS: dict[str, Callable[..., nn.Module]] = {
+    "linear": lambda **kw: nn.Linear(int(kw["in"]), int(kw["out"]), bias=bool(kw.get("bias", True))),
+    "relu": lambda **kw: nn.ReLU(),
+    "gelu": lambda **kw: nn.GELU(),
+    "tanh": lambda **kw: nn.Tanh(),
+    "sigmoid": lambda **kw: nn.Sigmoid(),
+    "softmax": lambda **kw: nn.Softmax(dim=int(kw.get("dim", -1))),
+    "dropout": lambda **kw: nn.Dropout(float(kw.get("p", 0.5))),
+    "flatten": lambda **kw: nn.Flatten(),
+    "layernorm": lambda **kw: nn.LayerNorm(int(kw["dim"])),
+    "batchnorm1d": lambda **kw: nn.BatchNorm1d(int(kw["dim"])),
+}
+
+
+@dataclass
+class LoadedModel:
+    """A ready model: `run` maps a batch array to an output array."""
+
+    run: Callable[[np.ndarray], np.ndarray]
+    input_dtype: str
+    input_shape: list[int]
+    output_dtype: str = "float32"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def build_sequential(architecture: list[dict[str, Any]]) -> nn.Module:
+    if not isinstance(architecture, list) or not architecture:
+        raise ValueError("architecture must be a non-empty list of layers")
+    layers = []
+    for spec in architecture:
+        kind = str(spec.get("type", "")).lower() if isinstance(spec, dict) else ""
+        if kind not in LAYERS:
+            raise ValueError(f"unknown layer type {kind!r}; known: {', '.join(sorted(LAYERS))}")
+        try:
+            layers.append(LAYERS[kind](**{k: v for k, v in spec.items() if k != "type"}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"layer {spec!r}: {exc}") from exc
+    return nn.Sequential(*layers)
+
+
+def infer_input_schema(fmt: str, architecture: list, content: bytes | None) -> dict[str, Any]:
+    """An input schema read from the artifact where the format allows it, else {}."""
+    if fmt == ArtifactFormat.TORCH_STATE_DICT and architecture:
+        first = next((layer for layer in architecture if layer.get("type") == "linear"), None)
+        if first is not None:
+            return {"shape": [-1, int(first["in"])], "dtype": "float32"}
+    if fmt == ArtifactFormat.ONNX and content:
+        import onnx
+
+        graph = onnx.load_from_string(content).graph
+        initializers = {i.name for i in graph.initializer}
+        inputs = [i for i in graph.input if i.name not in initializers]
+        if inputs:
+            tensor = inputs[0].type.tensor_type
+            shape = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim]
+            dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name
+            return {"shape": shape, "dtype": dtype}
+    return {}
+
+
+def _torch_runner(module: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    module.eval()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = module(torch.from_numpy(batch))
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        return out.detach().cpu().numpy()
+    return run
+
+
+def _onnx_runner(content: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one request per thread; the server runs many
+    session = ort.InferenceSession(content, sess_options=options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: batch})[0]
+    return run
+
+
+def _build(version, content: bytes) -> LoadedModel:
+    schema = version.input_schema or {}
+    dtype, shape = schema.get("dtype", "float32"), list(schema.get("shape", []))
+    if version.format == ArtifactFormat.TORCHSCRIPT:
+        run = _torch_runner(torch.jit.load(io.BytesIO(content), map_location="cpu"))
+    elif version.format == ArtifactFormat.ONNX:
+        run = _onnx_runner(content)
+    else:
+        module = build_sequential(version.architecture)
+        state = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
+        module.load_state_dict(state, strict=True)
+        run = _torch_runner(module)
+    return LoadedModel(run=run, input_dtype=dtype, input_shape=shape,
+                       meta={"format": version.format, "sha256": version.sha256})
+
+
+_cache: OrderedDict[tuple[str, int, str], LoadedModel] = OrderedDict()
+_lock = threading.Lock()
+
+
+def load_model(version, region) -> LoadedModel:
+    """The loaded model of `version` from `region`'s store, from this process's cache if there."""
+    cache_key = (region.store_url, version.pk, version.sha256)
+    with _lock:
+        if cache_key in _cache:
+            _cache.move_to_end(cache_key)
+            return _cache[cache_key]
+    store = store_for(region.store_url)
+    if not version.has_artifact or not store.exists(version.artifact_key):
+        raise ArtifactMissing(f"Model '{version}' has no artifact in region {region.name}.",
+                              details={"model_id": version.model.name, "region": region.name})
+    content = store.read_bytes(version.artifact_key)
+    import hashlib
+
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != version.sha256:
+        raise ChecksumMismatch(f"Replica of '{version}' in {region.name} is corrupted.",
+                               details={"expected": version.sha256, "actual": actual, "region": region.name})
+    try:
+        loaded = _build(version, content)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"Artifact of '{version}' cannot be loaded as {version.format}: {exc}",
+                           code="ARTIFACT_INVALID", status=422) from exc
+    with _lock:
+        _cache[cache_key] = loaded
+        while len(_cache) > settings.REGIONS_MODEL_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return loaded
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()

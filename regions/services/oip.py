@@ -1,0 +1,96 @@
+"""Open Inference Protocol v2 tensors: JSON data and the binary tensor data extension."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInput
+
+__all__ = ["DATATYPES", "datatype_of", "InferRequest", "parse_infer", "encode_infer"]
+
+DATATYPES = {"BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
+             "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64", "FP16": "float16",
+             "FP32": "float32", "FP64": "float64"}
+_BY_NUMPY = {v: k for k, v in DATATYPES.items()}
+
+
+def datatype_of(dtype: str) -> str:
+    return _BY_NUMPY.get(np.dtype(dtype).name, "BYTES")
+
+
+@dataclass
+class InferRequest:
+    id: str | None
+    tensor: np.ndarray
+    input_name: str
+    binary_output: bool
+    output_name: str | None
+
+
+def _fail(message: str) -> InvalidInput:
+    return InvalidInput(message)
+
+
+def parse_infer(body: bytes, header_length: int | None) -> InferRequest:
+    """The request's single input tensor; InvalidInput (400) for anything malformed."""
+    if header_length is not None and not 0 < header_length <= len(body):
+        raise _fail("Inference-Header-Content-Length is outside the body.")
+    head, binary = (body[:header_length], body[header_length:]) if header_length else (body, b"")
+    try:
+        request = json.loads(head or b"{}")
+    except ValueError as exc:
+        raise _fail(f"The inference request is not JSON: {exc}") from None
+    inputs = request.get("inputs") if isinstance(request, dict) else None
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise _fail("The request must carry exactly one input tensor in 'inputs'.")
+    spec = inputs[0]
+    datatype, shape = spec.get("datatype"), spec.get("shape")
+    if datatype not in DATATYPES:
+        raise _fail(f"Unsupported datatype {datatype!r}; supported: {', '.join(DATATYPES)}.")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise _fail("shape must be a list of non-negative integers.")
+    dtype = np.dtype(DATATYPES[datatype]).newbyteorder("<")  # the extension's bytes are little-endian
+    size = (spec.get("parameters") or {}).get("binary_data_size")
+    count = int(np.prod(shape)) if shape else 1
+    if size is not None:
+        if size != len(binary) or size != count * dtype.itemsize:
+            raise _fail(f"binary_data_size {size} does not fit shape {shape} of {datatype} "
+                        f"({count * dtype.itemsize} bytes) or the {len(binary)} bytes sent.")
+        tensor = np.frombuffer(binary, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    else:
+        try:
+            tensor = np.asarray(spec.get("data"), dtype=dtype.newbyteorder("="))
+        except (TypeError, ValueError) as exc:
+            raise _fail(f"data is not {datatype}: {exc}") from None
+        if tensor.size != count:
+            raise _fail(f"data holds {tensor.size} values; shape {shape} needs {count}.")
+        tensor = tensor.reshape(shape)
+    outputs = request.get("outputs") or []
+    wanted = outputs[0] if outputs and isinstance(outputs[0], dict) else {}
+    binary_output = bool((wanted.get("parameters") or {}).get("binary_data",
+                                                              (request.get("parameters") or {}).get(
+                                                                  "binary_data_output", False)))
+    return InferRequest(id=request.get("id"), tensor=np.ascontiguousarray(tensor), input_name=spec.get("name", ""),
+                        binary_output=binary_output, output_name=wanted.get("name"))
+
+
+def encode_infer(*, model_name: str, version: str, request_id: str | None, output: np.ndarray,
+                 output_name: str, binary: bool) -> tuple[bytes, int | None]:
+    """Response body, and the JSON header's length when the tensor travels as binary."""
+    output = np.ascontiguousarray(output)
+    tensor: dict[str, Any] = {"name": output_name, "datatype": datatype_of(output.dtype.name),
+                              "shape": list(output.shape)}
+    raw = b""
+    if binary:
+        raw = output.astype(output.dtype.newbyteorder("<"), copy=False).tobytes()
+        tensor["parameters"] = {"binary_data_size": len(raw)}
+    else:
+        tensor["data"] = output.reshape(-1).tolist()
+    body: dict[str, Any] = {"model_name": model_name, "model_version": version, "outputs": [tensor]}
+    if request_id is not None:
+        body["id"] = request_id
+    head = json.dumps(body, separators=(",", ":")).encode()
+    return (head + raw, len(head)) if binary else (head, None)

@@ -1,0 +1,133 @@
+"""Which region answers a request, and with which version.
+
+A region is eligible when failover has not taken it out of rotation, its last
+probe did not find it down, and it holds a verified replica of the version it
+would serve. The process's own region goes first (no extra hop); then healthy
+before unknown before degraded, then priority, then last probe latency. A failover
+target takes its source's place in that order.
+
+The inputs (regions, replicas, servings, failovers) are read in four queries and
+kept per process for REGIONS_ROUTING_CACHE_SECONDS, so a predict does not pay for
+them on every request; state changes take effect within that time.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from ..choices import FailoverStatus, HealthStatus, ReplicaStatus, RoutingStatus
+from ..errors import NoHealthyRegion
+from ..models import Failover, ModelVersion, RegisteredModel, Region, Replica, Serving
+
+__all__ = ["Route", "routes_for", "is_local", "forget"]
+
+_HEALTH_RANK = {HealthStatus.HEALTHY: 0, HealthStatus.UNKNOWN: 1, HealthStatus.DEGRADED: 2, HealthStatus.DOWN: 3}
+
+
+@dataclass(frozen=True)
+class Route:
+    region: Region
+    version: ModelVersion
+    variant: str  # "stable" or "canary"
+    local: bool  # served by this process from the region's store, not forwarded
+
+
+@dataclass
+class _Snapshot:
+    regions: list[Region]
+    ready: dict[int, set[int]]  # version id -> region ids holding a verified replica
+    servings: dict[int, Serving]  # region id -> what it serves
+    newest_first: list[ModelVersion]
+    inherited: dict[int, list[Region]] = field(default_factory=dict)  # failover target id -> sources
+    taken_at: float = 0.0
+
+
+_snapshots: dict[int, _Snapshot] = {}
+_lock = threading.Lock()
+
+
+def forget() -> None:
+    """Drop cached routing inputs (after a change this process made itself)."""
+    with _lock:
+        _snapshots.clear()
+
+
+def is_local(region: Region) -> bool:
+    """This process serves `region` itself: it is its region, or the region has no endpoint of its own."""
+    return region.name == settings.FEDPLANE_REGION or not region.endpoint
+
+
+def _snapshot(model: RegisteredModel) -> _Snapshot:
+    ttl = settings.REGIONS_ROUTING_CACHE_SECONDS
+    now = time.monotonic()
+    with _lock:
+        cached = _snapshots.get(model.pk)
+    if cached is not None and now - cached.taken_at < ttl:
+        return cached
+    regions = list(Region.objects.all())
+    ready: dict[int, set[int]] = {}
+    for version_id, region_id in Replica.objects.filter(version__model=model, status=ReplicaStatus.COMPLETED) \
+            .values_list("version_id", "region_id"):
+        ready.setdefault(version_id, set()).add(region_id)
+    servings = {s.region_id: s for s in Serving.objects.filter(model=model).select_related(
+        "version__model", "canary_version__model")}
+    newest = list(model.versions.exclude(sha256="").select_related("model").order_by("-created_at", "-pk"))
+    by_pk = {r.pk: r for r in regions}
+    inherited: dict[int, list[Region]] = {}
+    for source_id, target_id in Failover.objects.filter(
+            status__in=(FailoverStatus.IN_PROGRESS, FailoverStatus.COMPLETED)).values_list("from_region", "to_region"):
+        if source_id in by_pk:
+            inherited.setdefault(target_id, []).append(by_pk[source_id])
+    snap = _Snapshot(regions, ready, servings, newest, inherited, now)
+    if ttl > 0:
+        with _lock:
+            _snapshots[model.pk] = snap
+    return snap
+
+
+def _pick(snap: _Snapshot, region: Region, explicit: ModelVersion | None) -> tuple[ModelVersion, str] | None:
+    if explicit is not None:
+        return (explicit, "stable") if region.pk in snap.ready.get(explicit.pk, set()) else None
+    serving = snap.servings.get(region.pk)
+    if serving is not None:
+        if serving.canary_version_id and serving.canary_percent and random.random() * 100 < serving.canary_percent \
+                and region.pk in snap.ready.get(serving.canary_version_id, set()):
+            return serving.canary_version, "canary"
+        if region.pk in snap.ready.get(serving.version_id, set()):
+            return serving.version, "stable"
+        return None
+    for version in snap.newest_first:  # no deployment yet: the newest version this region holds
+        if region.pk in snap.ready.get(version.pk, set()):
+            return version, "stable"
+    return None
+
+
+def routes_for(model: RegisteredModel, *, version: ModelVersion | None = None,
+               only_region: str | None = None) -> list[Route]:
+    """Eligible routes in order of preference; NoHealthyRegion when there is none."""
+    snap = _snapshot(model)
+    routes: list[Route] = []
+    for region in snap.regions:
+        if only_region and region.name != only_region:
+            continue
+        if not only_region and (region.routing_status != RoutingStatus.ACTIVE
+                                or region.health_status == HealthStatus.DOWN):
+            continue
+        picked = _pick(snap, region, version)
+        if picked:
+            routes.append(Route(region=region, version=picked[0], variant=picked[1], local=is_local(region)))
+    if not routes:
+        raise NoHealthyRegion(f"No healthy region serves model '{model.name}'.",
+                              details={"model_id": model.name, "version": version.version if version else None})
+    routes.sort(key=lambda r: min(_key(r.region, place) for place in [r.region, *snap.inherited.get(r.region.pk, [])]))
+    return routes
+
+
+def _key(region: Region, place: Region) -> tuple:
+    """Sort key of `region` standing in the place (locality, priority) of `place`."""
+    return (place.name != settings.FEDPLANE_REGION, _HEALTH_RANK.get(region.health_status, 1), place.priority,
+            region.last_latency_ms or 0.0)

@@ -1,0 +1,183 @@
+"""Predict: route to a region, run the model (here or in that region's process), record it.
+
+Every prediction a process runs is recorded as a RequestMetric (latency, compute
+seconds, outcome), which health, metrics, deployment validation and cost read.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from fedplane.api.errors import DomainError
+from fedplane.events.services import emit
+
+from ..choices import AsyncStatus
+from ..errors import (ArtifactMissing, AsyncPredictionNotFound, ChecksumMismatch, PredictionFailed,
+                      NoHealthyRegion, PredictionTimeout, RegionUnavailable)
+from ..models import AsyncPrediction, RequestMetric
+from . import inflight
+from .forwarding import forward_predict
+from .loading import LoadedModel, load_model
+from .registry import model_get, version_get
+from .routing import Route, routes_for
+from .tensors import as_batch, check_tensor, output_list
+
+__all__ = ["predict", "run_tensor", "async_prediction_submit", "async_prediction_get", "async_prediction_run",
+           "record_metric"]
+
+log = logging.getLogger(__name__)
+_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="predict")
+
+
+def record_metric(*, region: str, model_name: str, version: str, latency_ms: float, compute_seconds: float,
+                  batch_size: int, status_code: int) -> None:
+    RequestMetric.objects.create(region=region, model_name=model_name, version=version, latency_ms=latency_ms,
+                                 compute_seconds=compute_seconds, batch_size=batch_size,
+                                 ok=status_code < 500, status_code=status_code)
+
+
+def _run_chunks(loaded: LoadedModel, batch: np.ndarray, batch_size: int) -> np.ndarray:
+    outputs = [loaded.run(batch[i:i + batch_size]) for i in range(0, len(batch), batch_size)]
+    return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
+
+def run_tensor(route: Route, batch: np.ndarray, *, batch_size: int | None = None,
+               timeout_ms: float | None = None) -> tuple[np.ndarray, float, float]:
+    """Run `batch` on the route's model here: (output, latency ms, compute seconds), metric recorded."""
+    region, version = route.region, route.version
+    started = time.perf_counter()
+    status, compute = 200, 0.0
+    with inflight.serving(region.name):
+        try:
+            loaded = load_model(version, region)
+            check_tensor(batch, dtype=loaded.input_dtype, shape=loaded.input_shape)
+            size = max(1, int(batch_size or len(batch) or 1))
+            compute_started = time.perf_counter()
+            if timeout_ms:
+                future = _executor.submit(_run_chunks, loaded, batch, size)
+                try:
+                    output = future.result(timeout=max(0.0, timeout_ms / 1000 - (compute_started - started)))
+                except FutureTimeout:
+                    raise PredictionTimeout(f"No answer within {timeout_ms:g} ms.",
+                                            details={"timeout_ms": timeout_ms, "region": region.name}) from None
+            else:
+                output = _run_chunks(loaded, batch, size)
+            compute = time.perf_counter() - compute_started
+        except DomainError as exc:
+            status = exc.status
+            raise
+        except Exception as exc:  # the model's own code failed: recorded, logged and answered as PREDICTION_FAILED
+            status = 500
+            log.exception("model %s failed in region %s", version, region.name)
+            raise PredictionFailed(f"Model '{version}' failed: {exc.__class__.__name__}: {exc}"[:500],
+                                   details={"model_id": version.model.name, "version": version.version,
+                                            "region": region.name}) from exc
+        finally:
+            latency = (time.perf_counter() - started) * 1000
+            record_metric(region=region.name, model_name=version.model.name, version=version.version,
+                          latency_ms=latency, compute_seconds=compute or (latency / 1000 if status >= 500 else 0),
+                          batch_size=len(batch), status_code=status)
+    return output, latency, compute
+
+
+def _serve_here(route: Route, inputs: Any, parameters: dict[str, Any]) -> dict[str, Any]:
+    schema = route.version.input_schema or {}
+    batch = as_batch(inputs, dtype=schema.get("dtype", "float32"), shape=list(schema.get("shape", [])))
+    output, latency, _ = run_tensor(route, batch, batch_size=parameters.get("batch_size"),
+                                    timeout_ms=parameters.get("timeout_ms"))
+    return {"predictions": output_list(output), "model_id": route.version.model.name,
+            "model_version": route.version.version, "latency_ms": round(latency, 3), "region": route.region.name}
+
+
+def predict(*, model_name: str, inputs: Any, parameters: dict[str, Any] | None = None,
+            routed_to: str | None = None, credentials: dict[str, str] | None = None,
+            allow_forward: bool = True) -> dict[str, Any]:
+    """The seed's predict answer. `routed_to`: a router already chose this process's region."""
+    parameters = dict(parameters or {})
+    model = model_get(model_name)
+    version = version_get(model_name, parameters["version"]) if parameters.get("version") else None
+    routes = routes_for(model, version=version, only_region=routed_to)
+    last_error: RegionUnavailable | None = None
+    for route in routes:
+        if route.local or routed_to or not allow_forward:
+            try:
+                return _serve_here(route, inputs, parameters)
+            except (ChecksumMismatch, ArtifactMissing):
+                _replica_lost(route)  # a bad or missing replica: out of rotation, next region
+                if routed_to:
+                    raise  # the router that sent it here tries its next region
+                last_error = None
+                continue
+        body = {"inputs": inputs, "parameters": {**parameters, "version": route.version.version}}
+        try:
+            return forward_predict(endpoint=route.region.endpoint, region=route.region.name, model_name=model_name,
+                                   body=body, credentials=credentials or {})
+        except RegionUnavailable as exc:  # try the next region
+            last_error = exc
+            if not exc.details.get("reachable"):  # it did not answer at all: a failed probe, counted now
+                from .health import note_failure
+
+                note_failure(route.region, str(exc))
+    if last_error is None:  # every replica tried was lost: none left to serve from
+        raise NoHealthyRegion(f"No region holds a verified replica of '{model_name}'.",
+                              details={"model_id": model_name})
+    raise last_error
+
+
+def _replica_lost(route: Route) -> None:
+    from ..choices import ReplicaStatus
+    from ..models import Replica
+    from .routing import forget
+
+    with transaction.atomic():
+        Replica.objects.filter(version=route.version, region=route.region).update(
+            status=ReplicaStatus.FAILED, updated_at=timezone.now())
+        emit("replication.replica_lost", {"modelId": route.version.model.name, "version": route.version.version,
+                                          "region": route.region.name}, severity="error")
+    forget()
+
+
+def async_prediction_submit(*, model_name: str, inputs: Any, parameters: dict | None, user=None) -> AsyncPrediction:
+    from ..tasks import run_async_prediction
+
+    model_get(model_name)
+    with transaction.atomic():
+        row = AsyncPrediction.objects.create(model_name=model_name, inputs=inputs, parameters=parameters or {},
+                                             version=(parameters or {}).get("version", ""), requested_by=user)
+        emit("prediction.queued", {"predictionId": row.id, "modelId": model_name})
+        transaction.on_commit(lambda: run_async_prediction.delay(row.id))
+    return row
+
+
+def async_prediction_get(prediction_id: str) -> AsyncPrediction:
+    try:
+        return AsyncPrediction.objects.get(pk=prediction_id)
+    except AsyncPrediction.DoesNotExist:
+        raise AsyncPredictionNotFound(details={"prediction_id": prediction_id}) from None
+
+
+def async_prediction_run(*, prediction_id: str) -> str:
+    row = async_prediction_get(prediction_id)
+    if row.status in (AsyncStatus.SUCCEEDED, AsyncStatus.FAILED):
+        return row.status
+    AsyncPrediction.objects.filter(pk=row.pk).update(status=AsyncStatus.RUNNING)
+    try:
+        # A worker holds no caller credentials: it serves from a region's store itself.
+        result, error, status = predict(model_name=row.model_name, inputs=row.inputs, parameters=row.parameters,
+                                        allow_forward=False), None, AsyncStatus.SUCCEEDED
+    except DomainError as exc:
+        result, error, status = None, {"code": exc.code, "message": exc.message, "details": exc.details}, \
+            AsyncStatus.FAILED
+    with transaction.atomic():
+        AsyncPrediction.objects.filter(pk=row.pk).update(status=status, result=result, error=error,
+                                                         completed_at=timezone.now())
+        emit(f"prediction.{'completed' if status == AsyncStatus.SUCCEEDED else 'failed'}",
+             {"predictionId": row.id, "modelId": row.model_name})
+    return status

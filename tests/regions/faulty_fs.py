@@ -1,0 +1,52 @@
+"""A local filesystem that flips a byte in the next N files written (`flaky:///path`).
+
+The count lives in a file beside the store so a Celery worker process sees the
+same budget as the test that set it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fsspec.implementations.local import LocalFileSystem
+
+__all__ = ["FlakyFileSystem", "corrupt_next_writes"]
+
+
+def _budget_file(path: str) -> Path:
+    return Path(path.split("/models/", 1)[0]) / ".corrupt-budget"
+
+
+def corrupt_next_writes(store_root: str | Path, n: int) -> None:
+    Path(store_root).mkdir(parents=True, exist_ok=True)
+    (Path(store_root) / ".corrupt-budget").write_text(str(n))
+
+
+class FlakyFileSystem(LocalFileSystem):
+    protocol = ("flaky",)
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        path = str(path)
+        if path.startswith("flaky://"):
+            path = path[len("flaky://"):]
+        return super()._strip_protocol(path)
+
+    def _open(self, path, mode="rb", **kwargs):
+        handle = super()._open(path, mode, **kwargs)
+        if "w" not in mode:
+            return handle
+        budget = _budget_file(self._strip_protocol(path))
+        left = int(budget.read_text()) if budget.exists() else 0
+        if left <= 0:
+            return handle
+        budget.write_text(str(left - 1))
+        original_write = handle.write
+        state = {"flipped": False}
+
+        def write(data):
+            if not state["flipped"] and data:
+                data = bytes([data[0] ^ 0xFF]) + bytes(data[1:])  # flip the first byte of the file
+                state["flipped"] = True
+            return original_write(data)
+        handle.write = write
+        return handle

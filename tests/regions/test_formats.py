@@ -1,0 +1,107 @@
+"""Every artifact format serves the model's own answers: state dict, ONNX, promoted aggregated model."""
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.django_db
+X = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
+
+
+def predict(caller, model_id: str) -> np.ndarray:
+    response = caller.post(f"/api/v1/models/{model_id}/predict", {"inputs": X.tolist()})
+    assert response.status_code == 200, response.content
+    return np.asarray(response.json()["data"]["predictions"], dtype=np.float32)
+
+
+def test_a_torch_state_dict_with_its_layer_list(caller, three_regions, mlp):
+    buffer = io.BytesIO()
+    torch.save(mlp.state_dict(), buffer)
+    assert caller.post("/api/v1/models", {"model_id": "sd"}).status_code == 201
+    created = caller.post("/api/v1/models/sd/versions", {
+        "version": "1", "format": "torch_state_dict", "region": "eu-west-1",
+        "architecture": [{"type": "linear", "in": 4, "out": 8}, {"type": "relu"},
+                         {"type": "linear", "in": 8, "out": 1}, {"type": "sigmoid"}],
+        "artifact_base64": base64.b64encode(buffer.getvalue()).decode()})
+    assert created.status_code == 201, created.content
+    assert created.json()["data"]["input_schema"] == {"shape": [-1, 4], "dtype": "float32"}  # read from the layers
+    with torch.no_grad():
+        assert np.array_equal(predict(caller, "sd"), mlp(torch.from_numpy(X))[:, 0].numpy())
+
+
+def test_an_unknown_layer_is_refused_at_registration(caller, three_regions):
+    caller.post("/api/v1/models", {"model_id": "sd"})
+    response = caller.post("/api/v1/models/sd/versions", {"version": "1", "format": "torch_state_dict",
+                                                          "region": "eu-west-1",
+                                                          "architecture": [{"type": "os.system"}]})
+    assert response.status_code == 422 and "unknown layer type" in response.json()["error"]["message"]
+
+
+def flcore_arrays(seed: int = 0) -> tuple[dict, dict, torch.nn.Module]:
+    from flcore.runtime.model import build_model
+
+    spec = {"input-dim": 4, "hidden-dim": 16, "num-classes": 3, "seed": seed}
+    module = build_model(spec).eval()
+    return {k: v.numpy() for k, v in module.state_dict().items()}, spec, module
+
+
+def test_an_onnx_graph_served_by_onnxruntime(caller, three_regions):
+    from flcore.export import export_model
+
+    arrays, spec, module = flcore_arrays()
+    content = export_model(arrays, spec, "onnx").content
+    caller.post("/api/v1/models", {"model_id": "onnx-mlp"})
+    created = caller.post("/api/v1/models/onnx-mlp/versions", {
+        "version": "1", "format": "onnx", "region": "us-east-1",
+        "artifact_base64": base64.b64encode(content).decode()})
+    assert created.status_code == 201, created.content
+    assert created.json()["data"]["input_schema"]["shape"][-1] == 4  # read from the graph
+    with torch.no_grad():
+        assert np.allclose(predict(caller, "onnx-mlp"), module(torch.from_numpy(X)).numpy(), atol=1e-5)
+
+
+def test_a_version_promoted_from_a_federated_aggregated_model(caller, three_regions, settings, tmp_path):
+    from flcore.artifacts import round_path, save_arrays
+    from flcore.models import AggregatedModel, TrainingExecution, TrainingRound
+
+    settings.FEDPLANE_ARTIFACT_ROOT = tmp_path / "fl-artifacts"
+    arrays, spec, module = flcore_arrays(seed=5)
+    execution = TrainingExecution.objects.create(model_type="classification", total_rounds=1, config=spec)
+    round_ = TrainingRound.objects.create(execution=execution, round_number=1)
+    stored = save_arrays(settings.FEDPLANE_ARTIFACT_ROOT, round_path(execution.pk, 1), arrays)
+    aggregated = AggregatedModel.objects.create(execution=execution, round=round_, round_number=1,
+                                                algorithm="fedavg", artifact_path=stored.path, sha256=stored.sha256,
+                                                size_bytes=stored.size_bytes)
+    caller.post("/api/v1/models", {"model_id": "fl-digits"})
+    response = caller.post("/api/v1/models/fl-digits/versions/promote", {
+        "version": "r1", "aggregated_model_id": str(aggregated.pk), "region": "ap-southeast-1"})
+    assert response.status_code == 201, response.content
+    body = response.json()["data"]
+    assert body["source"]["aggregatedModelId"] == str(aggregated.pk) and body["regions"] == {
+        "ap-southeast-1": "completed"}
+    with torch.no_grad():
+        assert np.allclose(predict(caller, "fl-digits"), module(torch.from_numpy(X)).numpy(), atol=1e-6)
+    missing = caller.post("/api/v1/models/fl-digits/versions/promote", {
+        "version": "r2", "aggregated_model_id": "not-a-uuid", "region": "ap-southeast-1"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "AGGREGATED_MODEL_NOT_FOUND"
+
+
+def test_a_corrupted_replica_is_never_served_and_leaves_rotation(caller, registered, tmp_path, eager):
+    with eager(execute=True):
+        caller.post("/api/v1/replication/models", {"model_id": "churn", "source_region": "us-east-1",
+                                                   "target_regions": ["eu-west-1"]})
+    path = tmp_path / "us-east-1" / registered.artifact_key
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    response = caller.post("/api/v1/models/churn/predict", {"inputs": [[1, 2, 3, 4]]})
+    assert response.status_code == 200 and response.json()["data"]["region"] == "eu-west-1"
+    sync = caller.get("/api/v1/replication/sync-status?region=us-east-1").json()["data"]
+    assert sync["in_sync"] is False and sync["replicas"][0]["status"] == "failed"
+    pinned = caller.post("/api/v1/models/churn/predict", {"inputs": [[1, 2, 3, 4]]},
+                         HTTP_X_FEDPLANE_ROUTED="us-east-1")
+    assert pinned.status_code == 503  # no verified replica there any more
