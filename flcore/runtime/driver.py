@@ -34,6 +34,7 @@ from .control import control_client, start_run, start_run_lock
 from .errors import RunStopped
 from .grid import FedplaneGrid
 from .heartbeat import is_stop_status
+from .retry import transient_retry
 
 __all__ = ["FlowerDriver"]
 
@@ -81,6 +82,7 @@ class FlowerDriver:
             self.insecure,
             self.root_certificates,
             interceptors,  # type: ignore[arg-type]
+            retry_invoker=transient_retry(),
         )
 
     def start(self, fab: bytes, timeout: float = 30.0) -> int:

@@ -32,6 +32,7 @@ from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, 
 
 from .fab import DEFAULT_CLIENTAPP
 from .heartbeat import TaskHeartbeat
+from .retry import transient_retry
 
 __all__ = ["run_task", "serve"]
 
@@ -53,7 +54,8 @@ def _client(address: str, token: str | None = None) -> RuntimeHttpClient:
     if token:
         interceptors.append(RuntimeTokenHttpInterceptor(token))
     # The SuperNode's Runtime API listens on loopback without TLS.
-    return RuntimeHttpClient.from_server_address(address, True, None, interceptors)  # type: ignore[arg-type]
+    return RuntimeHttpClient.from_server_address(  # type: ignore[arg-type]
+        address, True, None, interceptors, retry_invoker=transient_retry(max_time=20))
 
 
 def run_task(address: str, token: str) -> None:

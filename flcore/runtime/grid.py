@@ -14,29 +14,14 @@ from dataclasses import dataclass, field
 
 import httpx
 from flwr.app import Message
-from flwr.supercore.retry import RetryInvoker, exponential
 from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.superlink.grid import HttpGrid
 
 from .errors import InsufficientClients, RunStopped
 from .heartbeat import TaskHeartbeat
+from .retry import transient_retry
 
 __all__ = ["Exchange", "FedplaneGrid"]
-
-_RETRYABLE = {502, 503, 504}
-
-
-def _retry_transient_only() -> RetryInvoker:
-    """Retry connection errors and 502/503/504 for a minute; raise anything else."""
-    return RetryInvoker(
-        lambda: exponential(max_delay=5),
-        (httpx.TransportError, httpx.HTTPStatusError),
-        max_tries=None,
-        max_time=60,
-        should_giveup=lambda e: (
-            isinstance(e, httpx.HTTPStatusError) and e.response.status_code not in _RETRYABLE
-        ),
-    )
 
 
 @dataclass
@@ -67,7 +52,7 @@ class FedplaneGrid(HttpGrid):
         allowed: Callable[[int], bool] | None = None,
     ) -> None:
         super().__init__(runtime_api_address, insecure, root_certificates, token=token)
-        self._retry_invoker = _retry_transient_only()
+        self._retry_invoker = transient_retry()
         self.poll_interval = poll_interval
         self.allowed = allowed  # an execution samples only its own clients' nodes
         self.heartbeat = TaskHeartbeat(self._runtime_client)  # started by the driver
