@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal
 
 import httpx
@@ -76,6 +76,7 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
     evaluate_config: Mapping[str, Any] | None = None,
     clientapp: str = DEFAULT_CLIENTAPP,
     secure: SecureAggregation | None = None,
+    lock: Callable[[str], AbstractContextManager[object]] | None = None,
     connect_timeout: float = 120.0,
     round_timeout: float = 600.0,
     insecure: bool = True,
@@ -92,6 +93,9 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
 
     With ``secure``, training runs SecAgg+ (the ClientApp must use ``secaggplus_mod``,
     e.g. ``flcore.runtime.app:secure_app``): the server never sees a client's update.
+
+    ``lock(superlink)`` serialises StartRun + AcquireTask among drivers sharing the
+    SuperLink (default: a host-wide file lock; several hosts need a distributed one).
 
     Resume from checkpoint N with ``round_offset=N`` and that checkpoint's arrays
     (and a strategy object restored with its optimiser state, for FedOpt family).
@@ -112,6 +116,7 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
         root_certificates=root_certificates,
         node_ids=node_ids,
         client_ids=client_ids,
+        **({"lock": lock} if lock is not None else {}),
     )
     rounds: list[RoundRecord] = []
     status: Literal["completed", "stopped"] = "completed"

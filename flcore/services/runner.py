@@ -20,6 +20,7 @@ from .. import runtime
 from ..choices import ClientStatus, ExecutionStatus as S
 from ..models import AggregatedModel, FLClient, TrainingExecution
 from . import aggregation, checkpoints, training_plan
+from .locks import superlink_lock
 from .recording import record_round, record_round_started
 from .transitions import transition
 
@@ -155,6 +156,7 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
             on_round=on_round, on_round_start=lambda n, nodes: record_round_started(execution.id, n, nodes),
             accept_round=plan.accept_round, should_stop=should_stop, round_offset=claim.from_round,
             client_ids=plan.client_ids, train_config=plan.train_config, clientapp=plan.clientapp, secure=plan.secure,
+            lock=superlink_lock,
             connect_timeout=plan.connect_timeout, round_timeout=plan.round_timeout,
             insecure=not settings.FLOWER_ROOT_CERTIFICATES, root_certificates=_root_certificates(),
             round_directive=round_directive,
