@@ -103,6 +103,10 @@ def run_round(  # pylint: disable=too-many-arguments
     t_train = time.monotonic()
     new_arrays, train_metrics = strategy.aggregate_train(round_number, train.replies)
     if new_arrays is None:
+        failed = sorted(set(train.lost) | {n for n, r in train.answered if r.has_error()})
+        if failed:  # e.g. DP wrappers refuse a round that lost any sampled client
+            ok = sum(1 for _, reply in train.answered if not reply.has_error())
+            raise ClientDisconnected(round_number, ok, len(train_messages), failed)
         raise FlowerRuntimeError(f"round {round_number}: strategy produced no model")
     t_agg = time.monotonic()
     messages = list(
