@@ -1,9 +1,10 @@
 """ASGI entry point: HTTP (Django, including the SSE stream) and WebSockets (Channels)."""
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedplane.settings")
+
+from fedplane.api.asgi import get_asgi_application  # noqa: E402  (Django's, middleware chain run sync)
+
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)

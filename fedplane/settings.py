@@ -208,6 +208,8 @@ REGIONS_REPLICATION_CHUNK_BYTES = env.int("REGIONS_REPLICATION_CHUNK_BYTES", def
 REGIONS_REPLICATION_MAX_RETRIES = env.int("REGIONS_REPLICATION_MAX_RETRIES", default=4)
 REGIONS_REPLICATION_BACKOFF_MAX = env.int("REGIONS_REPLICATION_BACKOFF_MAX", default=60)
 REGIONS_MODEL_CACHE_SIZE = env.int("REGIONS_MODEL_CACHE_SIZE", default=16)
+# Intra-op threads torch uses in a process that serves a torch model (0: torch's default, one per core).
+REGIONS_TORCH_THREADS = env.int("REGIONS_TORCH_THREADS", default=1)
 REGIONS_FORWARD_TIMEOUT = env.float("REGIONS_FORWARD_TIMEOUT", default=30.0)
 # How long a process reuses what routing reads (regions, replicas, servings, failovers); 0: every request.
 REGIONS_ROUTING_CACHE_SECONDS = env.float("REGIONS_ROUTING_CACHE_SECONDS", default=1.0)
@@ -227,7 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["fedplane.api.permissions.HasRequiredScopes"],
     "DEFAULT_THROTTLE_CLASSES": ["fedplane.api.throttling.BucketThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["fedplane.api.envelope.EnvelopeJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["fedplane.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "fedplane.api.pagination.PagePagination",
     "DEFAULT_FILTER_BACKENDS": [
         "fedplane.api.filters.FilterSetBackend",
@@ -258,6 +260,9 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 API_KEY_LIFETIME_DAYS = 90
+# How long a process reuses a verified API key (saves a query per request); rotate, revoke or
+# delete takes effect at once in the process that did it, within this many seconds in others. 0: off.
+API_KEY_CACHE_SECONDS = env.float("FEDPLANE_API_KEY_CACHE_SECONDS", default=5.0)
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 
 SPECTACULAR_SETTINGS = {

@@ -255,7 +255,7 @@ def pieces(key: str) -> None:
     for label, fn, count in [
         ("API key: lookup (1 query, user joined) + SHA-512 verify", lambda: authenticate_api_key(key), 500),
         ("  of which SHA-512 verify (ApiKey.is_valid)", lambda: api_key.is_valid(key), 5000),
-        ("rate-limit counter: ratelimit.hit (file cache get + set)", lambda: hit("ratelimit:bench:x", 3600), 500),
+        ("rate-limit counter: ratelimit.hit (flock'd counter file)", lambda: hit("ratelimit:bench:x", 3600), 500),
         ("DB: open a SQLite connection (+ PRAGMA init_command)", fresh_connection, 300),
         ("DB: SELECT COUNT(*)", lambda: Event.objects.count(), 1000),
         ("DB: SELECT one page (20 rows)", lambda: list(Event.objects.order_by("id")[:20]), 1000),
@@ -396,7 +396,7 @@ def what_if(headers: dict, args) -> None:
         targets = [(authentication, "authenticate_api_key", cached_auth),
                    (event_views.EventViewSet, "filter_backends", [SortFilter]),
                    (event_views.EventSerializer, "to_representation", by_hand),
-                   (throttling, "hit", memory_hit)]
+                   (ratelimit, "hit", memory_hit)]
         saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in targets]
         for (obj, attr, value), name in zip(targets, ("auth", "filters", "serializer", "counter")):
             if name in names:
@@ -418,7 +418,7 @@ def what_if(headers: dict, args) -> None:
          ("auth", "filters")),
         ("+ hand-written EventSerializer.to_representation", headers, {"MIDDLEWARE": reordered},
          ("auth", "filters", "serializer")),
-        ("+ in-memory rate-limit counter (sizing the file cache)", headers, {"MIDDLEWARE": reordered},
+        ("+ in-memory rate-limit counter (sizing the counter file)", headers, {"MIDDLEWARE": reordered},
          ("auth", "filters", "serializer", "counter")),
         ("+ without the two django_prometheus middleware", headers, {"MIDDLEWARE": no_prometheus},
          ("auth", "filters", "serializer", "counter")),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 
 from rest_framework import serializers
 
@@ -114,8 +115,20 @@ class _PredictParameters(serializers.Serializer):
     version = serializers.CharField(required=False, max_length=64)
 
 
+class _Rows(serializers.ListField):
+    """A non-empty list taken as is: as_batch checks it against the model's schema. ListField's own
+    walk ran every row through a child field (~0.3 ms for a batch of 64)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, (str, Mapping)) or not hasattr(data, "__iter__"):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        if not self.allow_empty and len(data) == 0:
+            self.fail("empty")
+        return data if isinstance(data, list) else list(data)
+
+
 class PredictSerializer(serializers.Serializer):
-    inputs = serializers.ListField(allow_empty=False)
+    inputs = _Rows(allow_empty=False)
     parameters = _PredictParameters(required=False, default=dict)
 
 
