@@ -32,6 +32,7 @@ __all__ = [
     "run_status",
     "start_run",
     "start_run_lock",
+    "start_run_lock_path",
     "stop_run",
 ]
 
@@ -134,6 +135,12 @@ def register_node(
         client.close()
 
 
+def start_run_lock_path(address: str) -> Path:
+    """The file ``start_run_lock`` locks for the SuperLink at ``address``."""
+    name = address.replace(":", "_").replace("/", "_")
+    return Path(tempfile.gettempdir()) / f"fedplane-superlink-{name}.lock"
+
+
 @contextmanager
 def start_run_lock(address: str) -> Iterator[None]:
     """Hold a host-wide lock per SuperLink around StartRun + AcquireTask.
@@ -142,9 +149,7 @@ def start_run_lock(address: str) -> Iterator[None]:
     drivers interleaving StartRun and AcquireTask could swap runs. Workers on other
     hosts sharing one SuperLink need a distributed lock instead (pass your own).
     """
-    name = address.replace(":", "_").replace("/", "_")
-    path = Path(tempfile.gettempdir()) / f"fedplane-superlink-{name}.lock"
-    with path.open("a") as handle:
+    with start_run_lock_path(address).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

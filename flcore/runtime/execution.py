@@ -132,32 +132,21 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
                     break
                 directive = round_directive(round_number) if round_directive else None
                 with _directed(driver, strategy, directive, min_clients) as round_min:
+                    common = {
+                        "min_clients": round_min,
+                        "evaluate_config": evaluate_config or {},
+                        "connect_timeout": connect_timeout,
+                        "round_timeout": round_timeout,
+                        "on_round_start": on_round_start,
+                    }
                     if secure is not None:
+                        fraction = float(getattr(strategy, "fraction_train", 1.0))
                         candidate, record = run_secure_round(
-                            driver,
-                            strategy,
-                            round_number,
-                            arrays,
-                            secure=secure,
-                            min_clients=round_min,
-                            fraction=float(getattr(strategy, "fraction_train", 1.0)),
-                            evaluate_config=evaluate_config or {},
-                            connect_timeout=connect_timeout,
-                            round_timeout=round_timeout,
-                            on_round_start=on_round_start,
+                            driver, strategy, round_number, arrays, secure=secure, fraction=fraction, **common
                         )
                     else:
                         candidate, record = run_round(
-                            driver,
-                            strategy,
-                            round_number,
-                            arrays,
-                            min_clients=round_min,
-                            train_config=train_config or {},
-                            evaluate_config=evaluate_config or {},
-                            connect_timeout=connect_timeout,
-                            round_timeout=round_timeout,
-                            on_round_start=on_round_start,
+                            driver, strategy, round_number, arrays, train_config=train_config or {}, **common
                         )
                 accepted = accept_round(record) if accept_round is not None else True
                 if accepted:

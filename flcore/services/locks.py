@@ -14,9 +14,13 @@ from django.conf import settings
 
 from ..runtime.control import start_run_lock
 
-__all__ = ["superlink_lock"]
+__all__ = ["superlink_lock", "superlink_lock_key"]
 
 LOCK_SECONDS = 120  # released earlier; expires if its holder dies between the two calls
+
+
+def superlink_lock_key(address: str) -> str:
+    return f"fedplane:superlink-start:{address}"
 
 
 @contextmanager
@@ -26,7 +30,7 @@ def superlink_lock(address: str) -> Iterator[None]:
             yield
         return
     client = redis.Redis.from_url(settings.REDIS_URL)
-    lock = client.lock(f"fedplane:superlink-start:{address}", timeout=LOCK_SECONDS,
+    lock = client.lock(superlink_lock_key(address), timeout=LOCK_SECONDS,
                        blocking_timeout=LOCK_SECONDS)
     if not lock.acquire():
         raise TimeoutError(f"could not lock SuperLink {address} within {LOCK_SECONDS}s")

@@ -3,13 +3,12 @@ Redis when it is configured (production), on one host through a file lock."""
 from __future__ import annotations
 
 import fcntl
-import tempfile
-from pathlib import Path
 
 import redis
 from django.conf import settings
 
-from flcore.services.locks import superlink_lock
+from flcore.runtime.control import start_run_lock_path
+from flcore.services.locks import superlink_lock, superlink_lock_key
 
 ADDRESS = "127.0.0.1:1"
 
@@ -17,13 +16,12 @@ ADDRESS = "127.0.0.1:1"
 def _someone_else_can_lock() -> bool:
     if settings.REDIS_URL:
         client = redis.Redis.from_url(settings.REDIS_URL)
-        lock = client.lock(f"fedplane:superlink-start:{ADDRESS}", timeout=5)
+        lock = client.lock(superlink_lock_key(ADDRESS), timeout=5)
         taken = lock.acquire(blocking=False)
         if taken:
             lock.release()
         return taken
-    path = Path(tempfile.gettempdir()) / f"fedplane-superlink-{ADDRESS.replace(':', '_')}.lock"
-    with path.open("a") as handle:
+    with start_run_lock_path(ADDRESS).open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
