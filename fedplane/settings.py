@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "fedplane.api",
     "fedplane.events",
     "fedplane.ops",
+    "fedplane.integration",
     "flcore",
     "federation_registry",
     "regions",

@@ -13,6 +13,7 @@ api_v1 = [
     path("integration/events/stream", event_stream, name="event-stream"),
     path("integration/events", EventViewSet.as_view({"get": "list"}), name="event-list"),
     path("integration/events/<int:pk>", EventViewSet.as_view({"get": "retrieve"}), name="event-detail"),
+    path("integration/", include("fedplane.integration.api.urls")),
     path("fl/", include("flcore.api.urls")),
     path("federation/", include("federation_registry.api.urls")),
     path("", include("regions.api.urls")),

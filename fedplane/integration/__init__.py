@@ -1,0 +1,1 @@
+"""Cross-system layer: the one place that composes flcore, federation_registry and regions."""

@@ -1,0 +1,2 @@
+"""/api/v1/integration/: unified deploy, combined health, dependencies, performance."""
+urlpatterns: list = []
