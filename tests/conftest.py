@@ -151,3 +151,8 @@ def celery_worker(live_env, live_logs, django_db_blocker):
 def http():
     with httpx.Client(timeout=10) as client:
         yield client
+
+
+# The live federated-learning fixtures (SuperLink, server, worker, joined clients).
+from tests.support.fl import (digits, fl_env, fl_http, fl_key, fl_server_url, fl_superlink,  # noqa: E402,F401
+                              fl_worker, join_clients)
