@@ -31,7 +31,7 @@ def aggregation_status(*, execution_id) -> dict:
         "totalRounds": execution.total_rounds,
         "pendingTrigger": config.get("trigger"),
         "lastAggregation": None if last is None else {
-            "round": last.round_number, "sha256": last.sha256, "sizeBytes": last.size_bytes,
+            "modelId": str(last.pk), "round": last.round_number, "sha256": last.sha256, "sizeBytes": last.size_bytes,
             "accepted": last.metadata.get("accepted", True), "performance": last.performance,
             "createdAt": last.created_at},
     }

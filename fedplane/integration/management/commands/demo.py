@@ -1,9 +1,11 @@
-"""The main job: a real federated training through the control plane, on this machine.
+"""The main job: a tour of fedplane on this machine, on the embedded default.
 
-Starts the platform (SuperLink, ASGI server, Celery workers), three `fedplane-client`
-processes each holding a non-IID part of scikit-learn's digits, one FedAvg execution
-through the REST API; prints a line per round from the event stream, the final
-accuracy on a held-out test set, and where to download the model.
+Starts the platform (SuperLink, ASGI server, Celery workers) and prints the live
+dashboard's address; three `fedplane-client` processes each holding a non-IID part of
+scikit-learn's digits join one FedAvg execution started through the REST API; a line per
+round comes from the event stream, then the final accuracy on a held-out test set. The
+aggregated model is then promoted to the model registry, replicated to a second region
+with a verified digest and served by predict; a demo shell with one remote is registered.
 """
 from __future__ import annotations
 
@@ -24,11 +26,13 @@ from fedplane.ops.platform import PlatformProcesses
 from flcore.demo.data import load_test_set, write_digits_partitions
 from flcore.runtime._process import die_with_parent
 
+from ... import tour
+
 TERMINAL = {"completed", "failed", "stopped"}
 
 
 class Command(BaseCommand):
-    help = "Run a federated training of digits with 3 clients through fedplane (FedAvg)."
+    help = "Tour fedplane: a federated training of digits with 3 clients, then registry, regions, shell."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -39,19 +43,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         call_command("migrate", verbosity=0, interactive=False)
-        key = self._api_key()
+        key, password = self._credentials()
         platform = PlatformProcesses(port=opts["port"])
         clients: list[subprocess.Popen] = []
         self.stdout.write("starting the platform (SuperLink, server, workers)...")
         platform.start(timeout=120)
         try:
+            self.stdout.write(self.style.SUCCESS(
+                f"live dashboard: {platform.url}/dashboard/  (log in as demo / {password})"))
             api = httpx.Client(base_url=f"{platform.url}/api/v1", headers={"X-API-Key": key}, timeout=30)
             paths, test_path = write_digits_partitions(settings.VAR_DIR / "demo", opts["clients"])
             clients = [self._start_client(platform.url, key, path, i) for i, path in enumerate(paths, 1)]
             client_ids = self._wait_for_clients(api, len(paths), clients)
             execution = self._start_execution(api, opts, client_ids)
             final = self._follow(platform.url, key, api, execution["id"])
-            self._report(api, platform.url, final, test_path)
+            model = self._report(api, platform.url, final, test_path)
+            self._tour(api, final, model, test_path)
             if opts["keep_running"]:
                 self.stdout.write("platform still running; Ctrl-C to stop")
                 while True:
@@ -63,15 +70,21 @@ class Command(BaseCommand):
                 proc.wait(timeout=30)
             platform.stop()
 
-    def _api_key(self) -> str:
+    def _credentials(self) -> tuple[str, str]:
+        """An API key for the tour and a fresh password for the dashboard, for user `demo`."""
+        import secrets
+
         from django.contrib.auth import get_user_model
 
         from fedplane.api.services import api_key_issue
 
         user, _ = get_user_model().objects.get_or_create(
             username="demo", defaults={"is_staff": True, "is_superuser": True})
+        password = secrets.token_urlsafe(9)
+        user.set_password(password)
+        user.save(update_fields=["password"])
         _, plaintext = api_key_issue(user=user, name=f"demo {time.strftime('%H:%M:%S')}", scopes=sorted(ALL_SCOPES))
-        return plaintext
+        return plaintext, password
 
     def _start_client(self, url: str, key: str, path, index: int) -> subprocess.Popen:
         log = open(settings.VAR_DIR / "logs" / f"demo-client-{index}.log", "ab")
@@ -130,7 +143,7 @@ class Command(BaseCommand):
                     break
         return api.get(f"/fl/executions/{execution_id}").json()["data"]
 
-    def _report(self, api: httpx.Client, url: str, execution: dict, test_path) -> None:
+    def _report(self, api: httpx.Client, url: str, execution: dict, test_path):
         if execution["status"] != "completed":
             raise CommandError(f"execution ended {execution['status']}: {execution['error']}")
         import torch
@@ -152,3 +165,35 @@ class Command(BaseCommand):
                           "run with --keep-running to keep the platform up):")
         for fmt in ("pytorch", "onnx", "h5", "safetensors", "npz"):
             self.stdout.write(f"  {base}?format={fmt}")
+        return model
+
+    def _tour(self, api: httpx.Client, execution: dict, model, test_path) -> None:
+        import torch
+
+        aggregated = api.get(f"/fl/aggregation/{execution['id']}/status").json()["data"]["lastAggregation"]
+        try:
+            tour.regions_ensure(api, settings.VAR_DIR / "demo" / "regions")
+            done = tour.model_promote_and_replicate(api, aggregated["modelId"], version=f"fl-{execution['id'][:8]}")
+            replicated = done["replication"]["results"][0]
+            self.stdout.write(
+                f"model registry: {tour.MODEL}:{done['version']['version']} (sha256 {done['version']['sha256'][:12]}…) "
+                f"in {tour.HOME}, replicated to {replicated['region']}: {replicated['bytes_transferred']} bytes, "
+                f"digest verified")
+            x, _ = load_test_set(test_path)
+            def predict() -> dict:
+                with torch.no_grad():
+                    return tour.predict_compare(api, x[:8], lambda rows: model(torch.as_tensor(rows)).numpy())
+
+            answer = predict()
+            classes = np.asarray(answer["predictions"]).argmax(1).tolist()
+            self.stdout.write(f"predict: region {answer['region']} answered {classes} for 8 held-out digits "
+                              f"in {answer['latency_ms']:.1f} ms, equal to the model run here")
+            moved = tour.failover_and_back(api, predict)
+            self.stdout.write(f"failover {tour.HOME} -> {tour.REPLICA}: region {moved['answer']['region']} answered "
+                              f"the same predictions; failover rolled back")
+            runtime = tour.demo_shell_register(api)
+            remotes = ", ".join(sorted(runtime.get("remotes", {}))) if isinstance(runtime.get("remotes"), dict) \
+                else runtime.get("remotes")
+            self.stdout.write(f"module federation: shell digits_shell registered with remote(s) {remotes}")
+        except tour.TourError as exc:
+            raise CommandError(f"tour: {exc}") from exc
