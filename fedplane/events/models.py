@@ -12,6 +12,7 @@ class System(models.TextChoices):
     FL = "fl"
     REGIONS = "regions"
     PLATFORM = "platform"
+    INTEGRATION = "integration"  # cross-system work: unified deployments
 
 
 class Severity(models.TextChoices):

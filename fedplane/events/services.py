@@ -23,6 +23,7 @@ _SYSTEM_BY_PREFIX = {
     "metrics": System.FL, "aggregation": System.FL,
     "region": System.REGIONS, "replication": System.REGIONS, "deployment": System.REGIONS,
     "failover": System.REGIONS, "prediction": System.REGIONS,
+    "integration": System.INTEGRATION,
 }
 
 

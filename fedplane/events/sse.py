@@ -20,6 +20,7 @@ from fedplane.api.middleware import json_error
 
 from .auth import principal_from
 from .groups import group_for_system
+from .models import System
 from .relay import ensure_relay
 from .subscriptions import Subscription
 
@@ -88,7 +89,7 @@ async def event_stream(request):
     except ValueError:
         return json_error(422, ErrorCode.VALIDATION_ERROR, "Last-Event-ID must be an integer.", request=request)
     subscription = Subscription.build(_listed(request, "types"), None, _listed(request, "systems"))
-    unknown = subscription.systems - {"federation", "fl", "regions", "platform"}
+    unknown = subscription.systems - set(System.values)
     if unknown:
         return json_error(422, ErrorCode.VALIDATION_ERROR, f"unknown systems: {sorted(unknown)}", request=request)
     response = StreamingHttpResponse(_stream(subscription, last_id), content_type="text/event-stream")

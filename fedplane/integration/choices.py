@@ -1,7 +1,7 @@
 """Enumerations of the integration layer."""
 from django.db import models
 
-__all__ = ["UnifiedStatus", "StepStatus"]
+__all__ = ["UnifiedStatus", "StepStatus", "TrainingMode"]
 
 
 class UnifiedStatus(models.TextChoices):
@@ -21,3 +21,11 @@ class StepStatus(models.TextChoices):
     FAILED = "failed"
     SKIPPED = "skipped"
     UNDONE = "undone"
+
+
+class TrainingMode(models.TextChoices):
+    """How the training half got its execution; decides what a rollback undoes."""
+
+    START = "start"    # a new execution: rollback stops it
+    JOIN = "join"      # a pending or running one: rollback leaves it running
+    RESUME = "resume"  # a stopped or failed one, resumed: rollback stops it again

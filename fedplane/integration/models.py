@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from federation_registry.choices import Environment
 
-from .choices import UnifiedStatus
+from .choices import TrainingMode, UnifiedStatus
 
 __all__ = ["UnifiedDeployment", "TriggeredExecution", "ModuleClientDeployment", "ModelRequirement"]
 
@@ -39,6 +39,9 @@ class UnifiedDeployment(models.Model):
                                   related_name="unified_deployments")
     # True when this deployment started the execution (rollback stops it); False when it joined one.
     started_execution = models.BooleanField(default=False)
+    training_mode = models.CharField(max_length=8, choices=TrainingMode.choices, blank=True)
+    # The round the deployment coordinates with: the execution's next round when the training half began.
+    first_round = models.PositiveIntegerField(null=True, blank=True)
     clients = models.ManyToManyField("flcore.FLClient", blank=True, related_name="+")
     coordinated_round = models.OneToOneField("flcore.TrainingRound", null=True, blank=True,
                                              on_delete=models.SET_NULL, related_name="coordinating_deployment")

@@ -1,0 +1,1 @@
+"""Domain logic of the integration layer: plain functions that views, admin and tasks share."""
