@@ -19,8 +19,7 @@ from fedplane.api.scopes import Scope
 from ..services import inflight
 from ..services.loading import load_model
 from ..services.oip import datatype_of, encode_infer, parse_infer
-from ..services.registry import model_get, version_get
-from ..services.routing import routes_for
+from ..services.routing import model_routes
 from ..services.serving import run_tensor
 from .views import RawBytesParser
 
@@ -49,11 +48,8 @@ class _OIPView(APIView):
         return out
 
     def _route(self, name: str, version: str | None):
-        model = model_get(name)
-        row = version_get(name, version) if version else None
         # Served from this process's region when it holds the version, else any region's store it can read.
-        routes = routes_for(model, version=row)
-        return routes[0]
+        return model_routes(name, version=version)[0]
 
 
 class LiveView(APIView):

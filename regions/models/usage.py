@@ -9,6 +9,16 @@ from ..choices import ResourceType
 __all__ = ["RequestMetric", "UsageRecord", "BillingRecord"]
 
 
+class RequestMetricManager(models.Manager):
+    """Every query first writes the rows this process still has queued (services/recorder.py)."""
+
+    def get_queryset(self):
+        from ..services.recorder import flush
+
+        flush()
+        return super().get_queryset()
+
+
 class RequestMetric(models.Model):
     """One predict request served by a region (the source of p95, error rate, throughput)."""
 
@@ -21,6 +31,8 @@ class RequestMetric(models.Model):
     ok = models.BooleanField(default=True)
     status_code = models.PositiveSmallIntegerField(default=200)
     at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = RequestMetricManager()
 
     class Meta:
         ordering = ["-at"]

@@ -1,11 +1,11 @@
 """Open Inference Protocol v2 tensors: JSON data and the binary tensor data extension."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from ..errors import InvalidInput
 
@@ -40,7 +40,7 @@ def parse_infer(body: bytes, header_length: int | None) -> InferRequest:
         raise _fail("Inference-Header-Content-Length is outside the body.")
     head, binary = (body[:header_length], body[header_length:]) if header_length else (body, b"")
     try:
-        request = json.loads(head or b"{}")
+        request = orjson.loads(head or b"{}")
     except ValueError as exc:
         raise _fail(f"The inference request is not JSON: {exc}") from None
     inputs = request.get("inputs") if isinstance(request, dict) else None
@@ -92,5 +92,5 @@ def encode_infer(*, model_name: str, version: str, request_id: str | None, outpu
     body: dict[str, Any] = {"model_name": model_name, "model_version": version, "outputs": [tensor]}
     if request_id is not None:
         body["id"] = request_id
-    head = json.dumps(body, separators=(",", ":")).encode()
+    head = orjson.dumps(body)
     return (head + raw, len(head)) if binary else (head, None)

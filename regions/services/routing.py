@@ -6,9 +6,10 @@ would serve. The process's own region goes first (no extra hop); then healthy
 before unknown before degraded, then priority, then last probe latency. A failover
 target takes its source's place in that order.
 
-The inputs (regions, replicas, servings, failovers) are read in four queries and
-kept per process for REGIONS_ROUTING_CACHE_SECONDS, so a predict does not pay for
-them on every request; state changes take effect within that time.
+The inputs (the model row, its versions, regions, replicas, servings, failovers) are
+read in six queries and kept per process for REGIONS_ROUTING_CACHE_SECONDS, so a
+predict asks the database nothing; changes made by this process drop the cache at
+once (`forget`), other processes' changes take effect within that time.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from ..choices import FailoverStatus, HealthStatus, ReplicaStatus, RoutingStatus
 from ..errors import NoHealthyRegion
 from ..models import Failover, ModelVersion, RegisteredModel, Region, Replica, Serving
 
-__all__ = ["Route", "routes_for", "is_local", "forget"]
+__all__ = ["Route", "routes_for", "model_routes", "is_local", "forget"]
 
 _HEALTH_RANK = {HealthStatus.HEALTHY: 0, HealthStatus.UNKNOWN: 1, HealthStatus.DEGRADED: 2, HealthStatus.DOWN: 3}
 
@@ -38,6 +39,7 @@ class Route:
 
 @dataclass
 class _Snapshot:
+    model: RegisteredModel
     regions: list[Region]
     ready: dict[int, set[int]]  # version id -> region ids holding a verified replica
     servings: dict[int, Serving]  # region id -> what it serves
@@ -46,7 +48,7 @@ class _Snapshot:
     taken_at: float = 0.0
 
 
-_snapshots: dict[int, _Snapshot] = {}
+_snapshots: dict[str, _Snapshot] = {}  # by model name
 _lock = threading.Lock()
 
 
@@ -61,13 +63,17 @@ def is_local(region: Region) -> bool:
     return region.name == settings.FEDPLANE_REGION or not region.endpoint
 
 
-def _snapshot(model: RegisteredModel) -> _Snapshot:
+def _snapshot(name: str, model: RegisteredModel | None = None) -> _Snapshot:
     ttl = settings.REGIONS_ROUTING_CACHE_SECONDS
     now = time.monotonic()
     with _lock:
-        cached = _snapshots.get(model.pk)
+        cached = _snapshots.get(name)
     if cached is not None and now - cached.taken_at < ttl:
         return cached
+    if model is None:
+        from .registry import model_get  # registry imports this module
+
+        model = model_get(name)  # MODEL_NOT_FOUND; a miss is not cached
     regions = list(Region.objects.all())
     ready: dict[int, set[int]] = {}
     for version_id, region_id in Replica.objects.filter(version__model=model, status=ReplicaStatus.COMPLETED) \
@@ -82,10 +88,10 @@ def _snapshot(model: RegisteredModel) -> _Snapshot:
             status__in=(FailoverStatus.IN_PROGRESS, FailoverStatus.COMPLETED)).values_list("from_region", "to_region"):
         if source_id in by_pk:
             inherited.setdefault(target_id, []).append(by_pk[source_id])
-    snap = _Snapshot(regions, ready, servings, newest, inherited, now)
+    snap = _Snapshot(model, regions, ready, servings, newest, inherited, now)
     if ttl > 0:
         with _lock:
-            _snapshots[model.pk] = snap
+            _snapshots[name] = snap
     return snap
 
 
@@ -109,7 +115,23 @@ def _pick(snap: _Snapshot, region: Region, explicit: ModelVersion | None) -> tup
 def routes_for(model: RegisteredModel, *, version: ModelVersion | None = None,
                only_region: str | None = None) -> list[Route]:
     """Eligible routes in order of preference; NoHealthyRegion when there is none."""
-    snap = _snapshot(model)
+    return _routes(_snapshot(model.name, model), version, only_region)
+
+
+def model_routes(model_name: str, *, version: str | None = None, only_region: str | None = None) -> list[Route]:
+    """`routes_for` by name, the model and a pinned version read from the cache too (a predict's lookup)."""
+    snap = _snapshot(model_name)
+    row = None
+    if version:
+        row = next((v for v in snap.newest_first if v.version == version), None)
+        if row is None:  # unknown (VERSION_NOT_FOUND), or no artifact yet: ask the registry
+            from .registry import version_get
+
+            row = version_get(model_name, version)
+    return _routes(snap, row, only_region)
+
+
+def _routes(snap: _Snapshot, version: ModelVersion | None, only_region: str | None) -> list[Route]:
     routes: list[Route] = []
     for region in snap.regions:
         if only_region and region.name != only_region:
@@ -121,8 +143,8 @@ def routes_for(model: RegisteredModel, *, version: ModelVersion | None = None,
         if picked:
             routes.append(Route(region=region, version=picked[0], variant=picked[1], local=is_local(region)))
     if not routes:
-        raise NoHealthyRegion(f"No healthy region serves model '{model.name}'.",
-                              details={"model_id": model.name, "version": version.version if version else None})
+        raise NoHealthyRegion(f"No healthy region serves model '{snap.model.name}'.",
+                              details={"model_id": snap.model.name, "version": version.version if version else None})
     routes.sort(key=lambda r: min(_key(r.region, place) for place in [r.region, *snap.inherited.get(r.region.pk, [])]))
     return routes
 

@@ -1,7 +1,8 @@
 """Predict: route to a region, run the model (here or in that region's process), record it.
 
 Every prediction a process runs is recorded as a RequestMetric (latency, compute
-seconds, outcome), which health, metrics, deployment validation and cost read.
+seconds, outcome), which health, metrics, deployment validation and cost read; the row
+is written by this process's metrics writer thread, off the request path (recorder.py).
 """
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ from fedplane.events.services import emit
 from ..choices import AsyncStatus
 from ..errors import (ArtifactMissing, AsyncPredictionNotFound, ChecksumMismatch, PredictionFailed,
                       NoHealthyRegion, PredictionTimeout, RegionUnavailable)
-from ..models import AsyncPrediction, RequestMetric
-from . import inflight
+from ..models import AsyncPrediction
+from . import inflight, recorder
 from .forwarding import forward_predict
 from .loading import LoadedModel, load_model
-from .registry import model_get, version_get
-from .routing import Route, routes_for
+from .registry import model_get
+from .routing import Route, model_routes
 from .tensors import as_batch, check_tensor, output_list
 
 __all__ = ["predict", "run_tensor", "async_prediction_submit", "async_prediction_get", "async_prediction_run",
@@ -38,9 +39,8 @@ _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="predict")
 
 def record_metric(*, region: str, model_name: str, version: str, latency_ms: float, compute_seconds: float,
                   batch_size: int, status_code: int) -> None:
-    RequestMetric.objects.create(region=region, model_name=model_name, version=version, latency_ms=latency_ms,
-                                 compute_seconds=compute_seconds, batch_size=batch_size,
-                                 ok=status_code < 500, status_code=status_code)
+    recorder.record(region=region, model_name=model_name, version=version, latency_ms=latency_ms,
+                    compute_seconds=compute_seconds, batch_size=batch_size, status_code=status_code)
 
 
 def _run_chunks(loaded: LoadedModel, batch: np.ndarray, batch_size: int) -> np.ndarray:
@@ -101,9 +101,7 @@ def predict(*, model_name: str, inputs: Any, parameters: dict[str, Any] | None =
             allow_forward: bool = True) -> dict[str, Any]:
     """The seed's predict answer. `routed_to`: a router already chose this process's region."""
     parameters = dict(parameters or {})
-    model = model_get(model_name)
-    version = version_get(model_name, parameters["version"]) if parameters.get("version") else None
-    routes = routes_for(model, version=version, only_region=routed_to)
+    routes = model_routes(model_name, version=parameters.get("version"), only_region=routed_to)
     last_error: RegionUnavailable | None = None
     for route in routes:
         if route.local or routed_to or not allow_forward:
