@@ -5,6 +5,7 @@ A benchmark, not a test: it measures and prints, it never fails a build.
     source scripts/setup.sh && python bench/api_overhead/run.py            # ~35 s
     python bench/api_overhead/run.py --duration 20 --rounds 3 --connections 32
     python bench/api_overhead/run.py --load python     # force the Python load generator
+    python bench/api_overhead/run.py --bare-handler fedplane   # bare view through fedplane's ASGI handler
 
 What it does:
 1. a throwaway embedded deployment (FEDPLANE_VAR_DIR in a temp dir, SQLite, file
@@ -285,6 +286,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="measured rounds per server, interleaved bare/full; the median is reported (1)")
     parser.add_argument("--load", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--bare-handler", choices=["django", "fedplane"], default="django",
+                        help="ASGI handler of the bare server: Django's (the baseline, default) or fedplane's "
+                             "(fedplane.api.asgi: pooled request threads, GC freeze), to see the API stack's "
+                             "own cost without the handler's gain")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     args = parser.parse_args()
 
@@ -308,14 +313,16 @@ def main() -> None:
     try:
         key = prepare(var_dir)
         full = Server("full", "fedplane.asgi:application", "fedplane.settings", var_dir)
-        bare = Server("bare", "django.core.asgi:get_asgi_application", "bench.api_overhead.bare_settings", var_dir)
+        bare_app = {"django": "django.core.asgi", "fedplane": "fedplane.api.asgi"}[args.bare_handler]
+        bare = Server("bare", f"{bare_app}:get_asgi_application", "bench.api_overhead.bare_settings", var_dir)
         bare.cmd.insert(bare.cmd.index("--host"), "--factory")
         servers = [full, bare]
         for s in servers:
             s.start()
         full.wait_ready({"X-API-Key": key})
         bare.wait_ready({})
-        print(f"servers: full stack on :{full.port} (pid {full.proc.pid}), bare on :{bare.port} (pid {bare.proc.pid}); "
+        print(f"servers: full stack on :{full.port} (pid {full.proc.pid}), bare on :{bare.port} (pid {bare.proc.pid}, "
+              f"{args.bare_handler}'s ASGI handler); "
               f"uvicorn, one process each, {os.cpu_count()} CPUs")
         load_before = os.getloadavg()[0]
         check_documents(full, bare, key)
@@ -337,7 +344,8 @@ def main() -> None:
         rows = [(n, med(n, "rps"), med(n, "p50_ms"), med(n, "p99_ms"), sum(x.errors for x in runs[n]))
                 for n in ("bare", "full")]
         print(f"\n{'server':<38}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
-        labels = {"bare": "bare Django view (no middleware)", "full": "full fedplane stack (API key)"}
+        labels = {"bare": "bare Django view (no middleware)" if args.bare_handler == "django"
+                  else "bare view, fedplane's ASGI handler", "full": "full fedplane stack (API key)"}
         for n, rps, p50, p99, errs in rows:
             print(f"{labels[n]:<38}{rps:>10.1f}{p50:>10.2f}{p99:>10.2f}{errs:>8}")
         ratio = rows[1][1] / rows[0][1]

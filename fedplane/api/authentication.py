@@ -1,7 +1,6 @@
 """Credentials: `X-API-Key` (hashed, scoped, expiring) and JWT bearer tokens with scopes."""
 from __future__ import annotations
 
-import copy
 import hashlib
 import threading
 import time
@@ -42,10 +41,22 @@ post_save.connect(clear_api_key_cache, sender=get_user_model(), dispatch_uid="fe
 post_delete.connect(clear_api_key_cache, sender=get_user_model(), dispatch_uid="fedplane-api-key-cache-user-del")
 
 
+def _copy(instance):
+    """What `copy.copy` gives for a model instance (its `Model.__getstate__`: own `_state`, own
+    fields cache), without the pickle protocol round trip (~4x faster)."""
+    state = instance._state
+    new_state = object.__new__(type(state))
+    new_state.__dict__.update({k: dict(v) if isinstance(v, dict) else v for k, v in state.__dict__.items()})
+    new = object.__new__(type(instance))
+    new.__dict__.update(instance.__dict__)
+    new._state = new_state
+    return new
+
+
 def _detached(key: ApiKey) -> ApiKey:
     """A copy of `key` and of its user: nothing one request sets on them leaks to another."""
-    copied = copy.copy(key)
-    copied.user = copy.copy(key.user)
+    copied = _copy(key)
+    copied._state.fields_cache["user"] = _copy(key.user)  # what `copied.user = ...` sets, minus the checks
     return copied
 
 

@@ -15,6 +15,13 @@ __all__ = ["SearchFilter", "SortFilter", "FilterSetBackend"]
 class SearchFilter(filters.SearchFilter):
     search_param = "search"
 
+    def filter_queryset(self, request, queryset, view):
+        # Without a search term DRF returns the queryset as is, after building a CharField to
+        # validate the empty term (~30 us on every list request).
+        if not request.query_params.get(self.search_param):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
 
 class SortFilter(filters.BaseFilterBackend):
     sort_param = "sort"

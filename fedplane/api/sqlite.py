@@ -28,4 +28,7 @@ def keep_wal_open(sender, connection, **kwargs) -> None:
         return
     with _lock:
         if name not in _anchors:
-            _anchors[name] = sqlite3.connect(name, check_same_thread=False, isolation_level=None)
+            anchor = sqlite3.connect(name, check_same_thread=False, isolation_level=None)
+            # sqlite3.connect does not open the file; a first read does (and joins the WAL).
+            anchor.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            _anchors[name] = anchor
