@@ -7,11 +7,13 @@ import time
 import uuid
 
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpResponse
 
 from .envelope import dumps
 from .errors import ErrorCode, error_body
+from .metrics import record_exception
 from .models import AuditEntry
 from .throttling import current_limits
 
@@ -21,6 +23,7 @@ __all__ = [
     "BodySizeLimitMiddleware",
     "ApiErrorMiddleware",
     "AuditMiddleware",
+    "PageMessageMiddleware",
     "json_error",
 ]
 
@@ -102,6 +105,15 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+class PageMessageMiddleware(MessageMiddleware):
+    """django.contrib.messages for pages (admin, dashboard) only: no API view adds a flash
+    message, and building the cookie/session storage cost every API request ~30 us."""
+
+    def process_request(self, request):
+        if not request.path.startswith(API_PREFIX):
+            super().process_request(request)
+
+
 class ApiErrorMiddleware:
     """An unexpected exception on an API path is logged and answered in the envelope, never as HTML."""
 
@@ -114,6 +126,7 @@ class ApiErrorMiddleware:
     def process_exception(self, request, exception):
         if not request.path.startswith(API_PREFIX) or isinstance(exception, _DJANGO_ANSWERS):
             return None
+        record_exception(request, exception)  # PrometheusMiddleware (outermost) never sees it once answered
         log.exception("unhandled error on %s %s (request %s)", request.method, request.path,
                       getattr(request, "request_id", "-"))
         return json_error(500, ErrorCode.INTERNAL_ERROR, "An internal error occurred; it has been logged.",
@@ -121,7 +134,11 @@ class ApiErrorMiddleware:
 
 
 class AuditMiddleware:
-    """Record every write through the API, whatever its outcome."""
+    """Record every write through the API, whatever its outcome.
+
+    A view whose POST changes no stored state (predict: it is metered in the regions'
+    request metrics instead) says so with `audited = False`.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -129,9 +146,15 @@ class AuditMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
-        if request.method in WRITE_METHODS and request.path.startswith(API_PREFIX):
+        if request.method in WRITE_METHODS and request.path.startswith(API_PREFIX) and self._audited(request):
             self._record(request, response, (time.perf_counter() - started) * 1000)
         return response
+
+    @staticmethod
+    def _audited(request) -> bool:
+        match = getattr(request, "resolver_match", None)
+        view_class = getattr(getattr(match, "func", None), "view_class", None)
+        return getattr(view_class, "audited", True)
 
     @staticmethod
     def _record(request, response, duration_ms: float) -> None:

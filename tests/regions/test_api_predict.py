@@ -89,3 +89,14 @@ def test_timeout_ms_is_honoured(caller, registered, monkeypatch):
     monkeypatch.setattr("regions.services.serving.load_model", slow)
     response = caller.post("/api/v1/models/churn/predict", {"inputs": [[1, 2, 3, 4]], "parameters": {"timeout_ms": 50}})
     assert response.status_code == 504 and response.json()["error"]["code"] == "PREDICTION_TIMEOUT"
+
+
+def test_a_prediction_is_metered_not_audited_while_a_registry_write_is(caller, registered):
+    from fedplane.api.models import AuditEntry
+    from regions.models import RequestMetric
+
+    audited, metered = AuditEntry.objects.count(), RequestMetric.objects.count()
+    assert caller.post("/api/v1/models/churn/predict", {"inputs": [[1.0, 2.0, 3.0, 4.0]]}).status_code == 200
+    assert (AuditEntry.objects.count(), RequestMetric.objects.count()) == (audited, metered + 1)
+    assert caller.post("/api/v1/models", {"model_id": "audited"}).status_code == 201
+    assert AuditEntry.objects.filter(path="/api/v1/models", status_code=201).exists()
