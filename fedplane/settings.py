@@ -56,29 +56,32 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_prometheus",
     "channels",
+    "django_celery_results",
     "fedplane.api",
     "fedplane.events",
     "fedplane.ops",
     "fedplane.integration",
+    "fedplane.dashboard",
     "flcore",
     "federation_registry",
     "regions",
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # django-prometheus's request metrics (same names), one middleware instead of its Before/After pair
+    "fedplane.api.metrics.PrometheusMiddleware",
     "fedplane.api.middleware.RequestIdMiddleware",
     "fedplane.api.middleware.SecurityHeadersMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ from the ASGI server itself
     "corsheaders.middleware.CorsMiddleware",
     "fedplane.api.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "fedplane.api.middleware.PageMessageMiddleware",  # django.contrib.messages, skipped on /api/
     "fedplane.api.middleware.ApiErrorMiddleware",
     "fedplane.api.middleware.AuditMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "fedplane.urls"
@@ -149,7 +152,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_IGNORE_RESULT = True
+# Results (state, worker, runtime, traceback) go to the database, so the admin shows which
+# worker runs which execution, replication or deployment; the frequent periodic tasks keep none.
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_TRACK_STARTED = True
+CELERY_TASK_IGNORE_RESULT = False
+CELERY_TASK_ANNOTATIONS = {name: {"ignore_result": True} for name in (
+    "ops.worker_ping", "flcore.recover_stale_executions", "regions.probe_regions")}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -161,6 +171,12 @@ USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise serves the apps' static folders directly (admin, dashboard and its npm-built vendor/),
+# so no collectstatic step is needed; files are indexed when the server starts.
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one
+# Lifetime of the bearer token the dashboard page gets for the API and WebSocket (renewed by the page).
+DASHBOARD_TOKEN_SECONDS = env.int("FEDPLANE_DASHBOARD_TOKEN_SECONDS", default=300)
 
 # --- Federated learning -------------------------------------------------------------
 FLOWER_SUPERLINK_ADDRESS = env.str("FLOWER_SUPERLINK_ADDRESS", default="127.0.0.1:9093")
@@ -217,6 +233,12 @@ REGIONS_ROUTING_CACHE_SECONDS = env.float("REGIONS_ROUTING_CACHE_SECONDS", defau
 # proto=package.module:FileSystemClass,... registered with fsspec at start (custom stores)
 REGIONS_FSSPEC_PLUGINS = env.dict("REGIONS_FSSPEC_PLUGINS", default={})
 
+# --- Integration (cross-system health) ------------------------------------------
+# How long GET /integration/health waits for Celery workers to answer a ping (0: no ping,
+# judge workers by running executions' heartbeats only), and for a SuperLink's TCP port.
+INTEGRATION_WORKER_PING_TIMEOUT = env.float("INTEGRATION_WORKER_PING_TIMEOUT", default=1.0)
+INTEGRATION_CONNECT_TIMEOUT = env.float("INTEGRATION_CONNECT_TIMEOUT", default=1.0)
+
 # --- API -----------------------------------------------------------------------
 MAX_REQUEST_BODY_BYTES = env.int("FEDPLANE_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
@@ -230,6 +252,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["fedplane.api.permissions.HasRequiredScopes"],
     "DEFAULT_THROTTLE_CLASSES": ["fedplane.api.throttling.BucketThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["fedplane.api.envelope.EnvelopeJSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "fedplane.api.negotiation.ContentNegotiation",
     "DEFAULT_PARSER_CLASSES": ["fedplane.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "fedplane.api.pagination.PagePagination",
     "DEFAULT_FILTER_BACKENDS": [

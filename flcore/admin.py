@@ -1,88 +1,270 @@
-"""Admin console for federated learning: browse everything, act through the services."""
-from django.contrib import admin, messages
+"""Admin console for federated learning: browse everything, act through the services the API uses."""
+from __future__ import annotations
 
+import json
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from fedplane.api.admin import ReadOnlyAdmin, ServiceWrittenAdmin, act, action_page, audit, bound
 from fedplane.api.errors import DomainError
 
-from .models import AggregatedModel, ClientAssignment, ClientUpdate, FLClient, TrainingExecution, TrainingRound
+from .api.serializers import ExecutionCreateSerializer
+from .choices import Algorithm
+from .models import (AggregatedModel, ClientAssignment, ClientUpdate, FLClient, PerformanceMetric, TrainingExecution,
+                     TrainingRound)
+from .services import aggregation as aggregation_services
 from .services import executions as execution_services
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+__all__ = ["TrainingExecutionAdmin", "FLClientAdmin", "StartTrainingForm"]
 
 
-class RoundInline(admin.TabularInline):
+def _fmt(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+
+
+def _metric(metrics: dict, phase: str, name: str) -> str:
+    return _fmt(((metrics or {}).get(phase) or {}).get(name))
+
+
+class RoundMetricsMixin:
+    @admin.display(description="loss")
+    def loss(self, obj) -> str:
+        return _metric(obj.metrics, "evaluate", "eval-loss")
+
+    @admin.display(description="accuracy")
+    def accuracy(self, obj) -> str:
+        return _metric(obj.metrics, "evaluate", "eval-accuracy")
+
+    @admin.display(description="train loss")
+    def train_loss(self, obj) -> str:
+        return _metric(obj.metrics, "train", "train-loss")
+
+
+class RoundInline(RoundMetricsMixin, admin.TabularInline):
     model = TrainingRound
-    fields = ("round_number", "status", "accepted", "metrics", "started_at", "completed_at")
+    fields = ("round_number", "status", "accepted", "loss", "accuracy", "train_loss", "started_at", "completed_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
 
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def _task_link(task_id: str):
+    if not task_id:
+        return "-"
+    url = reverse("admin:django_celery_results_taskresult_changelist") + "?" + urlencode({"task_id": task_id})
+    return format_html('<a href="{}">{}</a>', url, task_id[:8])
+
 
 @admin.register(TrainingExecution)
-class TrainingExecutionAdmin(admin.ModelAdmin):
+class TrainingExecutionAdmin(ServiceWrittenAdmin):
     list_display = ("id", "status", "algorithm", "model_type", "current_round", "total_rounds",
-                    "participating_clients", "error_code", "worker", "created_at")
-    list_filter = ("status", "algorithm", "model_type", "error_code")
-    search_fields = ("id", "algorithm", "worker", "error_message")
+                    "participating_clients", "latest_loss", "latest_accuracy", "error_code", "worker",
+                    "celery_task", "created_at")
+    list_filter = ("status", "algorithm", "model_type", "error_code", "worker")
+    search_fields = ("=id", "algorithm", "worker", "celery_task_id", "error_message", "stop_reason")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in TrainingExecution._meta.fields]
+    readonly_fields = ("celery_task", "task_state")
     inlines = [RoundInline]
-    actions = ("stop_executions", "resume_executions")
+    actions = ("stop_executions", "resume_executions", "trigger_aggregation")
 
-    def has_add_permission(self, request):
-        return False  # executions start through the API, which validates the config
+    @admin.display(description="Celery task", ordering="celery_task_id")
+    def celery_task(self, obj):
+        return _task_link(obj.celery_task_id)
 
-    def _each(self, request, queryset, service, verb: str) -> None:
-        for execution in queryset:
-            try:
-                service(execution_id=execution.pk)
-                self.message_user(request, f"{verb} {execution.pk}")
-            except DomainError as exc:
-                self.message_user(request, f"{execution.pk}: {exc.message}", messages.ERROR)
+    @admin.display(description="task state")
+    def task_state(self, obj) -> str:
+        from django_celery_results.models import TaskResult
+
+        row = TaskResult.objects.filter(task_id=obj.celery_task_id).only("status", "worker").first() \
+            if obj.celery_task_id else None
+        return f"{row.status} on {row.worker or '?'}" if row else "-"
+
+    @admin.display(description="loss")
+    def latest_loss(self, obj) -> str:
+        return _fmt((obj.metrics or {}).get("loss"))
+
+    @admin.display(description="accuracy")
+    def latest_accuracy(self, obj) -> str:
+        return _fmt((obj.metrics or {}).get("accuracy"))
 
     @admin.action(description="Stop selected executions (between rounds)")
     def stop_executions(self, request, queryset):
-        self._each(request, queryset, lambda **kw: execution_services.execution_stop(reason="admin", **kw),
-                   "stopping")
+        act(self, request, queryset, action="stop",
+            call=lambda e: execution_services.execution_stop(execution_id=e.pk, reason=f"stopped by {request.user} "
+                                                                                        "from the admin"),
+            success=lambda e, r: f"{e.pk}: {r.status}")
 
     @admin.action(description="Resume selected executions from their last checkpoint")
     def resume_executions(self, request, queryset):
-        self._each(request, queryset, execution_services.execution_resume, "resumed")
+        act(self, request, queryset, action="resume",
+            call=lambda e: execution_services.execution_resume(execution_id=e.pk),
+            success=lambda e, r: f"{e.pk}: resumed from round {r.resume_from_round}")
+
+    @admin.action(description="Trigger aggregation of the next round (all sampled clients)")
+    def trigger_aggregation(self, request, queryset):
+        act(self, request, queryset, action="trigger_aggregation",
+            call=lambda e: aggregation_services.aggregation_trigger(
+                execution_id=e.pk, round_number=None, client_ids=[], wait_for_all=False),
+            success=lambda e, r: f"{e.pk}: aggregation of round {r['trigger']['round']} triggered")
+
+
+def _algorithms() -> list[tuple[str, str]]:
+    return [*Algorithm.choices, *((name, name) for name in settings.FLCORE_STRATEGY_PLUGINS)]
+
+
+class PrettyJSONField(forms.JSONField):
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value  # what the operator typed, to correct
+        return json.dumps(value, indent=2)
+
+
+class StartTrainingForm(forms.Form):
+    algorithm = forms.ChoiceField(choices=_algorithms)
+    rounds = forms.IntegerField(min_value=1, max_value=10_000, initial=3)
+    config = PrettyJSONField(widget=forms.Textarea(attrs={"rows": 16, "cols": 80}),
+                             help_text="The body of POST /api/v1/fl/executions, without algorithm, clients "
+                                       "and rounds (those come from this form and the selection).")
+
+    @staticmethod
+    def initial_for(n_clients: int) -> dict:
+        return {"algorithm": Algorithm.FEDAVG, "rounds": 3, "config": {
+            "modelType": "classification",
+            "config": {"minClients": n_clients, "clientFraction": 1.0, "localEpochs": 1, "batchSize": 32,
+                       "learningRate": 0.1, "inputDim": 64, "numClasses": 10, "hiddenDim": 64}}}
+
+    def request_body(self, client_ids: list[str]) -> dict:
+        body = self.cleaned_data["config"]
+        if not isinstance(body, dict) or not isinstance(body.get("config", {}), dict):
+            raise forms.ValidationError("must be a JSON object with a \"config\" object")
+        return {**body, "algorithm": self.cleaned_data["algorithm"], "clients": client_ids,
+                "config": {**body.get("config", {}), "rounds": self.cleaned_data["rounds"]}}
+
+
+def _flatten(errors, prefix: str = "") -> list[str]:
+    if isinstance(errors, dict):
+        return [m for key, value in errors.items() for m in _flatten(value, f"{prefix}{key}.")]
+    if isinstance(errors, list):
+        return [m for value in errors for m in _flatten(value, prefix)]
+    return [f"{prefix.rstrip('.')}: {errors}"]
 
 
 @admin.register(FLClient)
 class FLClientAdmin(admin.ModelAdmin):
-    list_display = ("name", "status", "compute", "region", "node_id", "current_execution", "last_seen")
+    list_display = ("name", "status", "compute", "region", "node_id", "current_execution", "last_seen", "created_at")
     list_filter = ("status", "compute", "region")
-    search_fields = ("id", "name", "region")
+    search_fields = ("=id", "name", "region", "node_id")
+    date_hierarchy = "created_at"
+    raw_id_fields = ("current_execution", "owner")
+    list_select_related = ("current_execution",)
+    # Status comes from the clients' reports, identity from registration (node keys on the SuperLink).
+    readonly_fields = ("status", "compute", "region", "node_id", "public_key", "current_execution", "owner",
+                       "capability", "data_profile", "location", "performance", "last_seen", "created_at")
+    actions = ("start_training",)
+
+    def has_add_permission(self, request):
+        return False  # clients register through the API or fedplane-client, which sets up their node
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Start a training with the selected clients")
+    def start_training(self, request, queryset):
+        clients = list(queryset)
+        client_ids = [str(c.pk) for c in clients]
+        form = bound(StartTrainingForm, request, initial=StartTrainingForm.initial_for(len(clients)))
+        if form.is_valid():
+            execution = self._start(request, form, client_ids)
+            if execution is not None:
+                self.message_user(request, f"Training execution {execution.pk} started with {len(clients)} "
+                                           f"client(s) ({execution.algorithm}, {execution.total_rounds} rounds).",
+                                  messages.SUCCESS)
+                return redirect(reverse("admin:flcore_trainingexecution_change", args=[execution.pk]))
+        return action_page(self, request, clients, form, title="Start a training", submit="Start training",
+                           intro="The execution is created and queued exactly as POST /api/v1/fl/executions "
+                                 "would, with the selected clients assigned as trainers.")
+
+    def _start(self, request, form: StartTrainingForm, client_ids: list[str]):
+        """The execution, or None with the reasons added to the form."""
+        try:
+            body = form.request_body(client_ids)
+        except forms.ValidationError as exc:
+            form.add_error("config", exc)
+            return None
+        payload = ExecutionCreateSerializer(data=body)
+        if not payload.is_valid():
+            form.add_error("config", _flatten(payload.errors))
+            return None
+        data = payload.validated_data
+        try:
+            execution = execution_services.execution_create(
+                user=request.user, model_type=data["modelType"], algorithm=data["algorithm"], config=data["config"],
+                privacy_config=data.get("privacyConfig"), client_ids=[str(c) for c in data.get("clients", [])])
+        except DomainError as exc:
+            form.add_error(None, f"{exc.code}: {exc.message}")
+            audit(request, target="-", action="start_training", status=exc.status)
+            return None
+        audit(request, target=str(execution.pk), action="start_training", status=202)
+        self.log_addition(request, execution, "Started from the admin with the selected clients")
+        return execution
 
 
 @admin.register(TrainingRound)
-class TrainingRoundAdmin(ReadOnlyAdmin):
-    list_display = ("execution", "round_number", "status", "accepted", "started_at", "completed_at")
+class TrainingRoundAdmin(RoundMetricsMixin, ReadOnlyAdmin):
+    list_display = ("execution", "round_number", "status", "accepted", "loss", "accuracy", "train_loss",
+                    "started_at", "completed_at")
     list_filter = ("status", "accepted")
-    search_fields = ("execution__id",)
+    search_fields = ("=execution__id", "flower_run_id")
+    date_hierarchy = "started_at"
+    list_select_related = ("execution",)
+    raw_id_fields = ("execution",)
 
 
 @admin.register(ClientUpdate)
 class ClientUpdateAdmin(ReadOnlyAdmin):
     list_display = ("round", "phase", "client", "node_id", "num_examples", "duration_seconds", "received_at")
     list_filter = ("phase",)
+    search_fields = ("=round__execution__id", "node_id", "client__name")
+    date_hierarchy = "received_at"
+    list_select_related = ("round", "client")
+    raw_id_fields = ("round", "client")
 
 
 @admin.register(AggregatedModel)
 class AggregatedModelAdmin(ReadOnlyAdmin):
     list_display = ("execution", "round_number", "algorithm", "sha256", "size_bytes", "created_at")
-    search_fields = ("execution__id", "sha256")
+    list_filter = ("algorithm",)
+    search_fields = ("=execution__id", "sha256")
+    date_hierarchy = "created_at"
+    list_select_related = ("execution",)
+    raw_id_fields = ("execution", "round")
 
 
 @admin.register(ClientAssignment)
-class ClientAssignmentAdmin(admin.ModelAdmin):
+class ClientAssignmentAdmin(ReadOnlyAdmin):
     list_display = ("execution", "client", "role", "assigned_at")
     list_filter = ("role",)
+    search_fields = ("=execution__id", "client__name")
+    date_hierarchy = "assigned_at"
+    list_select_related = ("execution", "client")
+    raw_id_fields = ("execution", "client")
+
+
+@admin.register(PerformanceMetric)
+class PerformanceMetricAdmin(ReadOnlyAdmin):
+    list_display = ("recorded_at", "kind", "name", "value", "node_type", "execution", "client", "round_number")
+    list_filter = ("kind", "node_type", "name")
+    search_fields = ("name", "=execution__id", "client__name")
+    date_hierarchy = "recorded_at"
+    list_select_related = ("execution", "client")
+    raw_id_fields = ("execution", "client")
