@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("fedplane.dashboard.urls")),
     path("livez", liveness, name="livez"),
     path("readyz", readiness, name="readyz"),
     path("", include("regions.api.oip_urls")),  # Open Inference Protocol v2: clients expect /v2 at the root

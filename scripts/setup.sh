@@ -19,3 +19,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# The operator dashboard's chart libraries (npm ci from the committed lock; skipped without npm).
+bash "$ROOT/fedplane/dashboard/frontend/build.sh" || echo "setup: dashboard assets not built; /dashboard/ will say so" >&2
