@@ -6,12 +6,16 @@ class RegionsConfig(AppConfig):
     name = "regions"
 
     def ready(self) -> None:
+        from celery.signals import worker_ready
         from prometheus_client import REGISTRY
+
+        from .prober import start_prober
 
         from .services.metrics import RegionsCollector
         from .stores import register_plugins
         from .streams import register_streams
 
+        worker_ready.connect(start_prober, weak=False, dispatch_uid="regions-prober")
         register_plugins()
         register_streams()
         try:

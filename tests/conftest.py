@@ -102,8 +102,9 @@ def _database_url() -> str:
 @pytest.fixture(scope="session")
 def live_env(django_db_setup, django_db_blocker, tmp_path_factory) -> dict[str, str]:
     """Environment for child processes: same settings, pointed at the test database."""
+    # Workers' background region probes stay off: live tests probe (and fail over) when they choose.
     env = {**os.environ, "DATABASE_URL": _database_url(), "FEDPLANE_VAR_DIR": str(settings.VAR_DIR),
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", "REGIONS_BACKGROUND_PROBE_SECONDS": "0"}
     return env
 
 

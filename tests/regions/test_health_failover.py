@@ -92,3 +92,24 @@ def test_routing_reads_are_cached_for_the_configured_time(caller, registered, se
     routing.forget()
     with pytest.raises(Exception, match="No healthy region"):
         routing.routes_for(model)
+
+
+def test_scheduled_probes_find_a_dead_region_and_fail_it_over_without_a_health_read(
+        caller, registered, eager, settings):
+    """What the workers' background prober runs each period (regions/prober.py)."""
+    from regions.models import Failover, Region
+    from regions.prober import probe_if_due
+    from regions.services.regions import region_update
+
+    settings.REGIONS_FAILOVER_AFTER, settings.REGIONS_PROBE_INTERVAL = 2, 3600
+    with eager(execute=True):
+        caller.post("/api/v1/replication/models", {"model_id": "churn", "source_region": "us-east-1",
+                                                   "target_regions": ["eu-west-1"]})
+    region_update(name="us-east-1", endpoint=f"http://127.0.0.1:{free_port()}")
+    assert probe_if_due() is True
+    assert probe_if_due() is False  # the last probes are younger than the interval: nothing to do
+    assert Region.objects.get(name="us-east-1").health_status == "down" and not Failover.objects.exists()
+    Region.objects.update(last_probe_at=None)
+    assert probe_if_due() is True
+    failover = Failover.objects.get()
+    assert (failover.from_region.name, failover.automatic) == ("us-east-1", True)
