@@ -379,5 +379,6 @@ def test_health_names_the_worker_that_answers_a_broadcast_ping(api, make_key, se
     api.auth(make_key([Scope.FEDERATION_APPLICATIONS_READ])[0])
     workers = data_of(api.get("/api/v1/integration/health"))["data"]["components"]["workers"]
     assert workers["status"] == "healthy" and workers["detail"]["mode"] == "ping"
-    assert [w["name"].split("@")[0] for w in workers["detail"]["alive"]] == ["worker"]
-    assert workers["detail"]["alive"][0]["answeredPing"] is True
+    # The suite's other workers (the FL stack's) may be alive too; this test's own must answer.
+    mine = [w for w in workers["detail"]["alive"] if w["name"].split("@")[0] == "worker"]
+    assert len(mine) == 1 and mine[0]["answeredPing"] is True
