@@ -232,6 +232,10 @@ REGIONS_TORCH_THREADS = env.int("REGIONS_TORCH_THREADS", default=1)
 REGIONS_FORWARD_TIMEOUT = env.float("REGIONS_FORWARD_TIMEOUT", default=30.0)
 # How long a process reuses what routing reads (regions, replicas, servings, failovers); 0: every request.
 REGIONS_ROUTING_CACHE_SECONDS = env.float("REGIONS_ROUTING_CACHE_SECONDS", default=1.0)
+# What regions reads from federated learning (promote an aggregated model, meter training), provided
+# by the integration layer so that regions does not import flcore.
+REGIONS_AGGREGATED_MODEL_SOURCE = "fedplane.integration.sources.aggregated_model_arrays"
+REGIONS_TRAINING_USAGE_SOURCE = "fedplane.integration.sources.training_seconds_by_region"
 # proto=package.module:FileSystemClass,... registered with fsspec at start (custom stores)
 REGIONS_FSSPEC_PLUGINS = env.dict("REGIONS_FSSPEC_PLUGINS", default={})
 

@@ -61,12 +61,12 @@ def _metered(regions: list[Region], start: datetime, end: datetime) -> dict[tupl
 
 
 def _training_seconds(names: list[str], start: datetime, end: datetime) -> dict[str, Decimal]:
-    """Training compute: seconds of federated-training client updates, by the client's region (read from flcore)."""
-    from flcore.models import ClientUpdate
+    """Training compute seconds by region, read through REGIONS_TRAINING_USAGE_SOURCE (regions does
+    not import flcore; fedplane.integration provides it)."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
 
-    rows = ClientUpdate.objects.filter(client__region__in=names, received_at__gte=start, received_at__lte=end) \
-        .values("client__region").annotate(seconds=Sum("duration_seconds"))
-    return {row["client__region"]: Decimal(str(row["seconds"] or 0)) for row in rows}
+    return import_string(settings.REGIONS_TRAINING_USAGE_SOURCE)(names, start, end)
 
 
 def _billed(region_names: list[str] | None, start: datetime, end: datetime) -> dict[tuple[str, str], Decimal]:

@@ -5,7 +5,6 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -13,7 +12,7 @@ from fedplane.api.errors import Conflict, DomainError
 from fedplane.events.services import emit
 
 from ..choices import ArtifactFormat, ReplicaStatus
-from ..errors import AggregatedModelNotFound, ArtifactMissing, ChecksumMismatch, ModelNotFound, VersionNotFound
+from ..errors import ModelNotFound, VersionNotFound
 from ..models import ModelVersion, RegisteredModel, Replica
 from ..stores import store_for
 from .loading import build_sequential, infer_input_schema
@@ -165,28 +164,16 @@ def _architecture_of(arrays: dict) -> list[dict[str, Any]]:
 
 def version_promote_aggregated(*, model_name: str, version: str, aggregated_model_id: str,
                                region_name: str) -> ModelVersion:
-    """A version whose artifact is a federated training's aggregated model (read from flcore)."""
+    """A version whose artifact is a federated training's aggregated model, read through
+    REGIONS_AGGREGATED_MODEL_SOURCE (fedplane.integration's; regions does not import flcore)."""
     import torch
     from django.conf import settings
-    from flcore.artifacts import ArtifactCorrupted, load_arrays
-    from flcore.models import AggregatedModel
+    from django.utils.module_loading import import_string
 
-    try:
-        aggregated = AggregatedModel.objects.get(pk=aggregated_model_id)
-    except (AggregatedModel.DoesNotExist, ValueError, ValidationError):  # ValidationError: not a UUID
-        raise AggregatedModelNotFound(details={"aggregated_model_id": aggregated_model_id}) from None
-    try:
-        arrays = load_arrays(settings.FEDPLANE_ARTIFACT_ROOT, aggregated.artifact_path, aggregated.sha256)
-    except ArtifactCorrupted as exc:
-        raise ChecksumMismatch(str(exc), details={"aggregated_model_id": aggregated_model_id}) from exc
-    except FileNotFoundError as exc:
-        raise ArtifactMissing("The aggregated model's file is gone.",
-                              details={"aggregated_model_id": aggregated_model_id}) from exc
+    arrays, source = import_string(settings.REGIONS_AGGREGATED_MODEL_SOURCE)(aggregated_model_id)
     architecture = _architecture_of(arrays)
     buffer = io.BytesIO()
     torch.save({name: torch.from_numpy(a.copy()) for name, a in arrays.items()}, buffer)
     return version_create(
         model_name=model_name, version=version, fmt=ArtifactFormat.TORCH_STATE_DICT, region_name=region_name,
-        architecture=architecture, content=buffer.getvalue(),
-        source={"aggregatedModelId": str(aggregated.pk), "executionId": str(aggregated.execution_id),
-                "round": aggregated.round_number, "sha256": aggregated.sha256})
+        architecture=architecture, content=buffer.getvalue(), source=source)
