@@ -1,6 +1,8 @@
 """The few fedplane API calls a client makes."""
 from __future__ import annotations
 
+import time
+
 import httpx
 
 __all__ = ["FedplaneApi", "ApiError"]
@@ -18,8 +20,21 @@ class FedplaneApi:
         self.http = httpx.Client(base_url=base_url.rstrip("/") + "/api/v1", headers={"X-API-Key": api_key},
                                  timeout=timeout, transport=httpx.HTTPTransport(retries=3))
 
+    # The server may close an idle keep-alive connection just as the client reuses it
+    # ("Server disconnected without sending a response"). Idempotent calls are sent again on
+    # a fresh connection; a POST is not (it might have been applied).
+    RETRIED_METHODS = frozenset({"GET", "PUT", "DELETE"})
+    ATTEMPTS = 4
+
     def _call(self, method: str, path: str, **kwargs) -> dict:
-        response = self.http.request(method, path, **kwargs)
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                response = self.http.request(method, path, **kwargs)
+                break
+            except httpx.TransportError:
+                if method not in self.RETRIED_METHODS or attempt == self.ATTEMPTS:
+                    raise
+                time.sleep(0.2 * 2 ** (attempt - 1))  # backoff between network attempts
         body = response.json() if response.content else {}
         if response.status_code >= 400:
             raise ApiError(response.status_code, body)

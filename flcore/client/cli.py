@@ -19,6 +19,7 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx
 import psutil
 
 from ..runtime.credentials import node_key
@@ -102,8 +103,14 @@ def join(args: argparse.Namespace) -> int:
                 print("SuperNode exited:\n" + node.log_text()[-2000:], file=sys.stderr)
                 code = 1
                 break
-            api.set_status(client_id, "active", _readings())
-            if args.execution and not args.stay and api.execution(args.execution)["status"] in TERMINAL:
+            try:
+                api.set_status(client_id, "active", _readings())
+                finished = args.execution and not args.stay and \
+                    api.execution(args.execution)["status"] in TERMINAL
+            except httpx.TransportError as exc:  # the platform is restarting or unreachable: keep training
+                print(f"heartbeat not delivered ({exc}); trying again in {args.heartbeat}s", file=sys.stderr)
+                continue
+            if finished:
                 print(f"execution {args.execution} finished", flush=True)
                 break
     except ApiError as exc:
