@@ -1,7 +1,10 @@
 """Who is on a socket or stream: the same credentials as the REST API.
 
-Browsers cannot set headers on a WebSocket, so `?token=` (JWT) and `?api_key=`
-are accepted beside the `Authorization` and `X-API-Key` headers.
+Browsers cannot set headers on a WebSocket, so a browser offers the JWT as a
+subprotocol instead: `new WebSocket(url, ["fedplane.bearer", token])` sends it in
+`Sec-WebSocket-Protocol`, which servers do not log (a query string is logged with the
+path). `?token=` (JWT) and `?api_key=` are accepted too, beside the `Authorization` and
+`X-API-Key` headers.
 """
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from fedplane.api.authentication import authenticate_api_key, authenticate_jwt
 
-__all__ = ["Principal", "principal_from", "TokenAuthMiddleware"]
+__all__ = ["Principal", "principal_from", "TokenAuthMiddleware", "BEARER_SUBPROTOCOL"]
+
+BEARER_SUBPROTOCOL = "fedplane.bearer"
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,9 @@ def _credentials(headers: dict[str, str], query: dict[str, list[str]]) -> tuple[
     api_key = headers.get("x-api-key") or (query.get("api_key") or [None])[0]
     bearer = headers.get("authorization", "")
     token = bearer[7:].strip() if bearer.lower().startswith("bearer ") else (query.get("token") or [None])[0]
+    offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]
+    if token is None and len(offered) == 2 and offered[0] == BEARER_SUBPROTOCOL:
+        token = offered[1]
     return api_key, token
 
 

@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from fedplane.api.scopes import Scope
 
+from .auth import BEARER_SUBPROTOCOL
 from .groups import group_for_system
 from .models import System
 from .relay import ensure_relay
@@ -46,7 +47,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self.subscriptions: list[Subscription] = []
         self.replayed: set[int] = set()
         self.streams: dict[str, asyncio.Task] = {}
-        await self.accept()
+        # A browser that sent its token as a subprotocol needs that protocol accepted by name.
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(subprotocol=BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None)
         if self.principal is None:
             await self.send_json({"event": "error", "error": {"code": "UNAUTHORIZED",
                                   "message": "Send an API key or a bearer token."}})

@@ -124,3 +124,31 @@ def test_socket_without_credentials_is_closed_4401_and_without_scope_4403(live_s
 
     assert asyncio.run(close_code("/fl/events")) == 4401
     assert asyncio.run(close_code("/fl/events", {"X-API-Key": key})) == 4403
+
+
+def test_a_browser_token_offered_as_subprotocol_is_accepted_and_kept_out_of_the_url(
+        live_server_url, celery_worker, make_user):
+    """Browsers cannot set headers on a WebSocket; the dashboard offers its JWT as a subprotocol."""
+    from fedplane.dashboard.services import dashboard_token
+
+    access = dashboard_token(user=make_user([Scope.FL_METRICS_VIEW], superuser=True))["access"]
+    token = uuid.uuid4().hex
+
+    async def scenario():
+        async with websockets.connect(_ws_url(live_server_url, "/api/v1/ws"),
+                                      subprotocols=["fedplane.bearer", access]) as ws:
+            assert ws.subprotocol == "fedplane.bearer"
+            await ws.send(json.dumps({"action": "subscribe", "events": ["platform.worker_ping"],
+                                      "filters": {"token": token}}))
+            assert json.loads(await ws.recv())["event"] == "subscribed"
+            worker_ping.delay(token)
+            return await _recv_until(ws, lambda m: m.get("event") == "platform.worker_ping", 20)
+
+    assert asyncio.run(scenario())[-1]["data"]["token"] == token
+
+    async def forged():
+        async with websockets.connect(_ws_url(live_server_url, "/api/v1/ws"),
+                                      subprotocols=["fedplane.bearer", "not-a-jwt"]) as ws:
+            return json.loads(await ws.recv())
+
+    assert asyncio.run(forged())["error"]["code"] == "UNAUTHORIZED"

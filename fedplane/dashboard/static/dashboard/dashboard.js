@@ -231,7 +231,8 @@
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     let socket;
     try {
-      socket = new WebSocket(scheme + "//" + location.host + cfg.wsPath + "?token=" + encodeURIComponent(state.token));
+      // The token rides in Sec-WebSocket-Protocol, not the URL: servers log URLs.
+      socket = new WebSocket(scheme + "//" + location.host + cfg.wsPath, ["fedplane.bearer", state.token]);
     } catch (err) {
       reconnectLater();
       return;
