@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from fedplane.api.admin import ReadOnlyAdmin, ServiceWrittenAdmin, act
+from fedplane.api.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceWrittenAdmin, act
 
 from .models import (Application, Deployment, ModuleMetric, ModuleRelease, ModuleVersion, RemoteModule, RuntimeConfig,
                      SharedDependency, ShellSnapshot)
@@ -14,16 +14,9 @@ from .services import deployments as deployment_services
 __all__ = ["ApplicationAdmin", "RemoteModuleAdmin", "SharedDependencyAdmin", "DeploymentAdmin"]
 
 
-class RemoteModuleInline(admin.TabularInline):
+class RemoteModuleInline(ReadOnlyInline):
     model = RemoteModule
     fields = ("name", "url", "version", "status", "load_time", "size")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Application)

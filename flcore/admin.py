@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from fedplane.api.admin import ReadOnlyAdmin, ServiceWrittenAdmin, act, action_page, audit, bound
+from fedplane.api.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceWrittenAdmin, act, action_page, audit, bound
 from fedplane.api.errors import DomainError
 
 from .api.serializers import ExecutionCreateSerializer
@@ -46,16 +46,9 @@ class RoundMetricsMixin:
         return _metric(obj.metrics, "train", "train-loss")
 
 
-class RoundInline(RoundMetricsMixin, admin.TabularInline):
+class RoundInline(RoundMetricsMixin, ReadOnlyInline):
     model = TrainingRound
     fields = ("round_number", "status", "accepted", "loss", "accuracy", "train_loss", "started_at", "completed_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 def _task_link(task_id: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from fedplane.api.admin import ReadOnlyAdmin, ServiceWrittenAdmin, act, action_page, bound
+from fedplane.api.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceWrittenAdmin, act, action_page, bound
 
 from .api.serializers import DeploymentRequestSerializer, FailoverRequestSerializer, ReplicationRequestSerializer
 from .choices import DeploymentStrategy, RoutingStatus
@@ -108,16 +108,9 @@ class ProbeResultAdmin(ReadOnlyAdmin):
     list_select_related = ("region",)
 
 
-class VersionInline(admin.TabularInline):
+class VersionInline(ReadOnlyInline):
     model = ModelVersion
     fields = ("version", "format", "home_region", "size_bytes", "sha256", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RegisteredModel)
@@ -227,11 +220,9 @@ def _roll_back(modeladmin, request, queryset, service, key: str):
         success=lambda row, r: f"{row.pk}: {r.status}")
 
 
-class ReplicationTargetInline(admin.TabularInline):
+class ReplicationTargetInline(ReadOnlyInline):
     model = ReplicationTarget
     fields = ("region", "status", "attempts", "bytes_transferred", "duration_seconds", "sha256", "error")
-    readonly_fields = fields
-    extra = 0
 
 
 @admin.register(ReplicationJob)
@@ -260,11 +251,9 @@ class ReplicationTargetAdmin(ReadOnlyAdmin):
     raw_id_fields = ("job", "region")
 
 
-class DeploymentTargetInline(admin.TabularInline):
+class DeploymentTargetInline(ReadOnlyInline):
     model = DeploymentTarget
     fields = ("position", "region", "status", "previous_version", "observed", "validation_started_at")
-    readonly_fields = fields
-    extra = 0
 
 
 @admin.register(Deployment)

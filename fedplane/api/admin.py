@@ -36,6 +36,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """A parent's platform-written rows, listed with a link to each; never added or edited here."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 class ServiceWrittenAdmin(ReadOnlyAdmin):
     """Records whose writes follow the API's rules: created and changed through the API or this
     admin's actions (which call the same services), never through a form."""
