@@ -21,17 +21,32 @@ def required_scope(view, request) -> str | None:
 
 
 class HasRequiredScopes(permissions.BasePermission):
-    """Authenticated, and holding the scope the view asks for this request."""
+    """Authenticated, and holding the scope the view asks for this request.
+
+    A view that spans systems may instead set `scope_rule = ("all" | "any", scopes)`:
+    every one of the scopes, or at least one of them, for every method.
+    """
 
     message = "This credential lacks the scope required here."
 
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
+        rule = getattr(view, "scope_rule", None)
+        if rule is not None:
+            return self._rule_holds(*rule, held=request_scopes(request))
         scope = required_scope(view, request)
         if scope is None:
             return True
         if scope in request_scopes(request):
             return True
         self.message = f"Missing scope '{scope}'."
+        return False
+
+    def _rule_holds(self, mode: str, scopes, *, held) -> bool:
+        missing = [scope for scope in scopes if scope not in held]
+        if (mode == "all" and not missing) or (mode == "any" and len(missing) < len(scopes)):
+            return True
+        joined = "' and '" if mode == "all" else "' or '"
+        self.message = f"Missing scope '{joined.join(missing)}'."
         return False

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, status
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fedplane.api.principals import request_scopes
 from fedplane.api.scopes import Scope
 
 from ..services import deploy
@@ -19,26 +18,7 @@ WRITE = ("all", (Scope.FEDERATION_MODULES_DEPLOY, Scope.FL_TRAINING_EXECUTE))
 READ = ("any", (Scope.FEDERATION_APPLICATIONS_READ, Scope.FL_METRICS_VIEW))
 
 
-class HasScopeRule(permissions.BasePermission):
-    """`scope_rule = ("all" | "any", scopes)`: the one-scope HasRequiredScopes for two systems."""
-
-    message = "This credential lacks the scope required here."
-
-    def has_permission(self, request, view) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        mode, scopes = view.scope_rule
-        held = request_scopes(request)
-        missing = [scope for scope in scopes if scope not in held]
-        if (mode == "all" and not missing) or (mode == "any" and len(missing) < len(scopes)):
-            return True
-        joined = "' and '" if mode == "all" else "' or '"
-        self.message = f"Missing scope '{joined.join(missing)}'."
-        return False
-
-
 class _UnifiedView(APIView):
-    permission_classes = [HasScopeRule]
     throttle_bucket = "deployment"
 
 

@@ -6,8 +6,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fedplane.api.errors import ErrorCode, error_body
-from fedplane.api.permissions import HasRequiredScopes
-from fedplane.api.principals import request_scopes
 from fedplane.api.scopes import Scope
 
 from ..services import dependencies, health, performance
@@ -16,23 +14,9 @@ from .schemas_monitoring import DependencyGraphSerializer, IntegrationHealthSeri
 __all__ = ["HealthView", "DependenciesView", "PerformanceView"]
 
 
-class HasAnyScope(HasRequiredScopes):
-    """Authenticated and holding at least one of the view's `any_scopes`."""
-
-    def has_permission(self, request, view) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        wanted = frozenset(view.any_scopes)
-        if wanted & request_scopes(request):
-            return True
-        self.message = f"Missing scope: one of {', '.join(sorted(wanted))}."
-        return False
-
-
 class _MonitoringView(APIView):
     # Both the federation and the FL side look at these pages.
-    any_scopes = (Scope.FEDERATION_APPLICATIONS_READ, Scope.FL_METRICS_VIEW)
-    permission_classes = [HasAnyScope]
+    scope_rule = ("any", (Scope.FEDERATION_APPLICATIONS_READ, Scope.FL_METRICS_VIEW))
 
 
 class HealthView(_MonitoringView):

@@ -36,10 +36,6 @@ _APP_HEALTH = {Health.HEALTHY: HEALTHY, Health.WARNING: DEGRADED, Health.CRITICA
 _LIVE = (ExecutionStatus.RUNNING, ExecutionStatus.STOPPING)
 
 
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
-
-
 def rollup(statuses: list[str], *, empty: str = HEALTHY) -> str:
     """All healthy: healthy; all down: down; a mix: degraded. Unknown parts do not count."""
     if not statuses:
@@ -162,8 +158,8 @@ def combined_health(*, refresh_regions: bool = False) -> dict:
         running = list(TrainingExecution.objects.filter(status__in=_LIVE).order_by("created_at").values(
             "id", "worker", "heartbeat_at", "superlink_address"))
         addresses = sorted({r["superlink_address"] for r in running if r["superlink_address"]})
-        ping_timeout = _setting("INTEGRATION_WORKER_PING_TIMEOUT", 1.0)
-        connect_timeout = _setting("INTEGRATION_CONNECT_TIMEOUT", 1.0)
+        ping_timeout = settings.INTEGRATION_WORKER_PING_TIMEOUT
+        connect_timeout = settings.INTEGRATION_CONNECT_TIMEOUT
         can_ping = ping_timeout > 0 and components["broker"]["status"] == HEALTHY \
             and not settings.CELERY_TASK_ALWAYS_EAGER
         # The network waits (ping, connects) overlap each other and the database reads below.
