@@ -158,6 +158,9 @@ def _complete(target: ReplicationTarget, transferred: int, duration: float) -> N
 
 
 def _finish_job(job: ReplicationJob) -> None:
+    # Targets finish in parallel workers. Without the job's row lock, two that commit together
+    # each read the other as in progress (read committed) and neither finishes the job.
+    ReplicationJob.objects.select_for_update().filter(pk=job.pk).values_list("pk").first()
     statuses = set(job.targets.values_list("status", flat=True))
     if statuses & {ReplicaStatus.PENDING, ReplicaStatus.IN_PROGRESS}:
         return

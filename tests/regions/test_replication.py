@@ -99,3 +99,42 @@ def test_rollback_removes_the_replicas(caller, registered, eager, tmp_path):
     assert response.status_code == 200 and response.json()["data"]["status"] == "rolled_back"
     assert not (tmp_path / "eu-west-1" / registered.artifact_key).exists()
     assert (tmp_path / "us-east-1" / registered.artifact_key).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_targets_finishing_at_the_same_moment_complete_the_job(registered):
+    """Two workers commit their targets together: one of them must still see both done."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from regions.models import Region, ReplicationJob, ReplicationTarget
+    from regions.services import replication, transitions
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite runs one writer at a time; the race needs concurrent transactions")
+    job = ReplicationJob.objects.create(version=registered, source_region=registered.home_region)
+    targets = [ReplicationTarget.objects.create(job=job, region=region, status="in_progress")
+               for region in Region.objects.exclude(pk=registered.home_region_id)]
+    both_written = threading.Barrier(len(targets), timeout=20)
+    errors: list[BaseException] = []
+
+    def finish(target_id: int) -> None:
+        try:
+            with transaction.atomic():
+                target = ReplicationTarget.objects.select_related("job").get(pk=target_id)
+                transitions.move("replication_target", target, "completed")
+                both_written.wait()  # each has written its own row; neither has committed
+                replication._finish_job(target.job)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+    threads = [threading.Thread(target=finish, args=(t.pk,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    job.refresh_from_db()
+    assert job.status == "completed" and job.completed_at is not None
