@@ -76,6 +76,25 @@ def test_filters_are_honoured(live_server_url, celery_worker, make_key):
     assert [m["data"]["token"] for m in received] == [wanted]
 
 
+def test_an_idle_subscriber_stays_connected_and_still_gets_events(live_server_url, celery_worker, make_key):
+    """A dashboard left open with nothing happening is not torn down by the channel layer's blocking read."""
+    key, _ = make_key()
+    token = uuid.uuid4().hex
+    idle_seconds = 7  # longer than the layer's blocking pop (5 s) and redis-py 8's default socket timeout (5 s)
+
+    async def scenario():
+        async with websockets.connect(_ws_url(live_server_url, f"/api/v1/ws?api_key={key}")) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "events": ["platform.worker_ping"],
+                                      "filters": {"token": token}}))
+            await ws.recv()
+            await asyncio.sleep(idle_seconds)  # the idleness is what is under test, not a wait for something
+            worker_ping.delay(token)
+            return await _recv_until(ws, lambda m: m.get("data", {}).get("token") == token, 20)
+
+    received = asyncio.run(scenario())
+    assert received[-1]["event"] == "platform.worker_ping"
+
+
 def test_sse_subscriber_gets_worker_event_and_resumes_from_last_id(live_server_url, celery_worker, make_key):
     key, _ = make_key()
     first, second = uuid.uuid4().hex, uuid.uuid4().hex
