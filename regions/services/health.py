@@ -8,6 +8,7 @@ REGIONS_FAILOVER_AFTER consecutive failures start an automatic failover.
 """
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,11 +22,14 @@ from django.utils import timezone
 from fedplane.events.services import emit
 
 from ..choices import FailoverStatus, HealthStatus, RoutingStatus
+from ..errors import InvalidTransition
 from ..models import Failover, ProbeResult, Region
 from ..stores import store_for
 from .routing import forget
 
 __all__ = ["Probe", "probe_region", "probe_all", "health_report", "note_failure", "status_of"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,8 +117,13 @@ def _maybe_fail_over(region: Region) -> None:
         return
     from .failover import failover_start
 
-    failover_start(from_region=region.name, to_region=target.name, automatic=True, drain_timeout_seconds=0,
-                   reason=f"automatic: {region.consecutive_failures} consecutive failed probes")
+    try:
+        failover_start(from_region=region.name, to_region=target.name, automatic=True, drain_timeout_seconds=0,
+                       reason=f"automatic: {region.consecutive_failures} consecutive failed probes")
+    except InvalidTransition:
+        # Another process saw the same failures and failed the region over first (or the target
+        # left rotation meanwhile): the request that noticed must not fail for it.
+        log.info("automatic failover of %s already under way elsewhere", region.name)
 
 
 def probe_all() -> dict[str, dict]:

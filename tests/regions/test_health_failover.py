@@ -38,6 +38,20 @@ def test_repeated_probe_failures_fail_the_region_over(caller, registered, eager,
     assert answer["region"] == "eu-west-1"
 
 
+def test_a_second_process_seeing_the_same_failures_does_not_fail_its_request(registered, settings):
+    """Two predicts that both found the region unreachable: one fails it over, the other just goes on."""
+    from regions.models import Failover, Region
+    from regions.services import health
+
+    settings.REGIONS_FAILOVER_AFTER = 1
+    seen_by_other_process = Region.objects.get(name="us-east-1")  # read before the failover below committed
+    health.note_failure(Region.objects.get(name="us-east-1"), "connection refused")
+    assert Failover.objects.filter(automatic=True).count() == 1
+    seen_by_other_process.consecutive_failures = 1
+    health._maybe_fail_over(seen_by_other_process)  # raised InvalidTransition: a 409 on a predict
+    assert Failover.objects.count() == 1
+
+
 def test_planned_failover_routes_to_the_target_and_rolls_back(caller, registered, eager):
     with eager(execute=True):
         caller.post("/api/v1/replication/models", {"model_id": "churn", "source_region": "us-east-1",
