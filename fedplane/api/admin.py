@@ -129,10 +129,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate selected keys (shows each new key once)")
     def rotate(self, request, queryset):
-        # The plaintext is shown once, in the message, and never stored (only its hash is).
-        act(self, request, queryset, lambda key: services.api_key_rotate(key=key), action="rotate",
-            success=lambda old, new: f"{old.name}: new key {new[1]} (prefix {new[0].prefix}); copy it now, "
-                                     f"it is not shown again. The old key {old.prefix} is revoked.")
+        # The plaintext goes out once, in this response's page: not in a message (a cookie), never stored.
+        rotated = []
+
+        def rotate_one(key):
+            new, plaintext = services.api_key_rotate(key=key)
+            rotated.append((key, new, plaintext))
+            return new
+        act(self, request, queryset, rotate_one, action="rotate",
+            success=lambda old, new: f"{old.name}: rotated to {new.prefix}; the old key {old.prefix} is revoked.")
+        if not rotated:
+            return None
+        context = {**self.admin_site.each_context(request), "title": "New API keys", "opts": self.model._meta,
+                   "rotated": rotated}
+        return TemplateResponse(request, "admin/fedplane/rotated_keys.html", context)  # never_cache: admin's
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):

@@ -182,9 +182,11 @@ def test_unified_deployment_rollback(console, world):
 def test_rotate_shows_a_new_key_that_works_and_retires_the_old_one(console, client, operator, make_key):
     old_plaintext, old = make_key(["fl:metrics:view"])
     response = console.action(ApiKey, "rotate", [old])
-    message = next(m for m in console.messages(response) if "new key" in m)
-    new_plaintext = re.search(r"new key (\S+) ", message).group(1)
-    assert new_plaintext != old_plaintext
+    page = response.content.decode()
+    new_plaintext = re.search(r'<code class="new-api-key">([^<]+)</code>', page).group(1)
+    assert new_plaintext != old_plaintext and "no-store" in response["Cache-Control"]
+    assert all(new_plaintext not in m for m in console.messages(response))  # messages travel in a cookie
+    assert all(new_plaintext not in value.value for value in response.cookies.values())
     new = ApiKey.objects.get(rotated_from=old)
     assert new.is_valid(new_plaintext) and new_plaintext not in new.hashed_key
     client.logout()
