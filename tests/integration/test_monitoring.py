@@ -178,7 +178,7 @@ def test_the_graph_costs_the_same_number_of_queries_however_many_rows(django_ass
 def test_dependency_query_errors(viewer):
     w = _world()["id"]
     for query in ("depth=11", "depth=-1", "depth=two", "view=tree", "root=planet:1", "root=application:nope"):
-        error = error_of(viewer.get(f"/api/v1/integration/dependencies?{query}"), 400, "VALIDATION_ERROR")
+        error = error_of(viewer.get(f"/api/v1/integration/dependencies?{query}"), 422, "VALIDATION_ERROR")
         assert error["details"], query
     error_of(viewer.get("/api/v1/integration/dependencies?root=application:00000000-0000-0000-0000-000000000001"),
              404, "NOT_FOUND")
@@ -357,7 +357,7 @@ def test_performance_numbers_follow_from_the_stored_metrics(viewer):
 
 def test_performance_rejects_unknown_systems_and_periods(viewer):
     for query in ("systems=everything", "period=2h", "period=1d", "systems=FL"):
-        error = error_of(viewer.get(f"/api/v1/integration/performance?{query}"), 400, "VALIDATION_ERROR")
+        error = error_of(viewer.get(f"/api/v1/integration/performance?{query}"), 422, "VALIDATION_ERROR")
         assert error["details"], query
 
 

@@ -61,7 +61,7 @@ RELATIONS: tuple[Relation, ...] = (
 
 
 def _invalid(message: str, **details) -> DomainError:
-    return DomainError(message, code=ErrorCode.VALIDATION_ERROR, status=400, details=details)
+    return DomainError(message, code=ErrorCode.VALIDATION_ERROR, status=422, details=details)
 
 
 def parse_depth(raw: str | None) -> int:

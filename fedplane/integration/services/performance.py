@@ -139,10 +139,10 @@ def performance_overview(*, systems: str | None = None, period: str | None = Non
     systems, period = systems or "both", period or "24h"
     if systems not in SYSTEMS:
         raise DomainError(f"systems must be one of {', '.join(SYSTEMS)}.", code=ErrorCode.VALIDATION_ERROR,
-                          status=400, details={"systems": systems})
+                          status=422, details={"systems": systems})
     if period not in PERIODS:
         raise DomainError(f"period must be one of {', '.join(PERIODS)}.", code=ErrorCode.VALIDATION_ERROR,
-                          status=400, details={"period": period})
+                          status=422, details={"period": period})
     now = timezone.now()
     since = now - PERIODS[period]
     body: dict = {"systems": systems, "period": period, "from": since, "to": now}
