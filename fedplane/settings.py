@@ -207,6 +207,9 @@ FEDPLANE_ARTIFACT_ROOT = Path(env.str("FEDPLANE_ARTIFACT_ROOT", default=str(VAR_
 # Seconds a fetch of a remote entry or an mf-manifest.json may take in total (MF007 past it).
 FEDERATION_FETCH_TIMEOUT = env.float("FEDERATION_FETCH_TIMEOUT", default=5.0)
 FEDERATION_FETCH_MAX_BYTES = env.int("FEDERATION_FETCH_MAX_BYTES", default=20 * 1024 * 1024)
+# Hosts the registry may fetch remote entries and manifests from ("cdn.example.com", or ".example.com"
+# for a domain and its subdomains); empty: any host. Link-local addresses are always refused.
+FEDERATION_FETCH_ALLOWED_HOSTS = env.list("FEDERATION_FETCH_ALLOWED_HOSTS", default=[])
 # Cache-Control max-age of the public shell runtime endpoint; shells revalidate with ETags.
 FEDERATION_SHELL_MAX_AGE = env.int("FEDERATION_SHELL_MAX_AGE", default=0)
 FEDERATION_HEALTH_WINDOW_SECONDS = env.int("FEDERATION_HEALTH_WINDOW_SECONDS", default=900)

@@ -1,6 +1,8 @@
 """HTTP fetches of remote entries and manifests: a real request with a timeout and a size cap."""
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
 from dataclasses import dataclass
 
@@ -21,6 +23,32 @@ class Fetched:
     content_type: str
 
 
+def _host_allowed(host: str) -> bool:
+    allowed = settings.FEDERATION_FETCH_ALLOWED_HOSTS
+    return not allowed or any(host == entry or (entry.startswith(".") and host.endswith(entry)) for entry in allowed)
+
+
+def _refuse(request: httpx.Request, why: str) -> None:
+    raise ModuleLoadFailed(f"The registry does not fetch from {request.url.host}: {why}.", status=403,
+                           details={"url": str(request.url), "reason": "destination_not_allowed"})
+
+
+def _check_destination(request: httpx.Request) -> None:
+    """Runs before every request, redirects included: a remote URL must not reach the cloud's
+    metadata service (link-local) or, when an allow-list is set, any host outside it."""
+    host = request.url.host
+    if not _host_allowed(host):
+        _refuse(request, "not in FEDERATION_FETCH_ALLOWED_HOSTS")
+    try:
+        infos = socket.getaddrinfo(host, request.url.port or 80, proto=socket.IPPROTO_TCP)
+    except socket.gaierror:
+        return  # unresolvable: the connection attempt reports it as a load failure
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if address.is_link_local or address.is_multicast or address.is_unspecified:
+            _refuse(request, f"it resolves to {address}")
+
+
 def fetch(url: str, *, timeout: float | None = None) -> Fetched:
     """GET `url`; MF007 past `timeout` seconds in total (a server that trickles bytes
     counts too), MF002 on a refused connection, an HTTP error status or an oversized body."""
@@ -31,7 +59,8 @@ def fetch(url: str, *, timeout: float | None = None) -> Fetched:
     chunks: list[bytes] = []
     received = 0
     try:
-        with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=True, max_redirects=5) as client:
+        with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=True, max_redirects=5,
+                          event_hooks={"request": [_check_destination]}) as client:
             with client.stream("GET", url, headers={"Accept": "*/*", "User-Agent": "fedplane-registry"}) as resp:
                 for chunk in resp.iter_bytes():
                     received += len(chunk)

@@ -22,6 +22,7 @@ initScope)=>{};remote_app={get,init};})();"""
 class LocalServer:
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, str, bytes]] = {}
+        self.redirects: dict[str, str] = {}
         self.release = threading.Event()
         server = self
 
@@ -30,6 +31,12 @@ class LocalServer:
                 path = self.path.split("?", 1)[0]
                 if path.startswith("/stall"):
                     server.release.wait(30)  # accepts, then never answers until the test ends
+                    return
+                if path in server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 status, content_type, body = server.routes.get(path, (404, "text/plain", b"not found"))
                 self.send_response(status)
@@ -49,6 +56,10 @@ class LocalServer:
 
     def serve(self, path: str, body: bytes, content_type: str = "application/javascript", status: int = 200) -> str:
         self.routes[path] = (status, content_type, body)
+        return self.base + path
+
+    def redirect(self, path: str, location: str) -> str:
+        self.redirects[path] = location
         return self.base + path
 
     def close(self) -> None:

@@ -155,3 +155,25 @@ def test_load_of_a_stalled_entry_is_mf007(mf, make_app, make_module, local_serve
     assert time.monotonic() - started < 2.0
     assert Event.objects.filter(type="module.error", data__code="MF007").exists()
     assert data_of(mf.get(f"{BASE}/{module['id']}"))["data"]["status"] == "error"
+
+
+def test_the_cloud_metadata_address_is_never_fetched_even_through_a_redirect(mf, make_app, make_module, local_server):
+    app = make_app()
+    metadata = make_module(app["id"], "meta", "http://169.254.169.254/latest/meta-data/remoteEntry.js")
+    error = error_of(mf.post(f"{BASE}/{metadata['id']}/load", {}), 403, "MF002")
+    assert error["details"]["reason"] == "destination_not_allowed"
+    bounced = make_module(app["id"], "bounce", local_server.redirect("/r/remoteEntry.js",
+                                                                     "http://169.254.169.254/remoteEntry.js"))
+    error = error_of(mf.post(f"{BASE}/{bounced['id']}/load", {}), 403, "MF002")
+    assert error["details"]["url"] == "http://169.254.169.254/remoteEntry.js"
+
+
+def test_with_an_allow_list_only_listed_hosts_are_fetched(mf, make_app, make_module, local_server, settings):
+    app = make_app()
+    url = local_server.serve("/remote/remoteEntry.js", REMOTE_ENTRY)
+    module = make_module(app["id"], "remote_app", url, exposedModules=["./Button"])
+    settings.FEDERATION_FETCH_ALLOWED_HOSTS = ["cdn.example.com", ".example.org"]
+    error = error_of(mf.post(f"{BASE}/{module['id']}/load", {}), 403, "MF002")
+    assert "FEDERATION_FETCH_ALLOWED_HOSTS" in error["message"]
+    settings.FEDERATION_FETCH_ALLOWED_HOSTS = [".example.org", "127.0.0.1"]
+    assert mf.post(f"{BASE}/{module['id']}/load", {}).status_code == 200
