@@ -171,6 +171,10 @@ class AssignSerializer(StrictSerializer):
     config = serializers.DictField(required=False)
 
 
+class UnassignSerializer(StrictSerializer):
+    executionId = serializers.UUIDField()
+
+
 class ClientUpdateSerializer(serializers.ModelSerializer):
     clientId = serializers.UUIDField(source="client_id", allow_null=True)
     nodeId = serializers.CharField(source="node_id")

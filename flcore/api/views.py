@@ -140,6 +140,15 @@ class ClientViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                          "role": assignment.role, "config": assignment.config,
                          "flower": selectors.flower_connection()}, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=s.UnassignSerializer)
+    @action(detail=True, methods=["post"])
+    def unassign(self, request, pk=None):
+        payload = s.UnassignSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        execution_id = payload.validated_data["executionId"]
+        removed = client_services.client_unassign(client_id=pk, execution_id=execution_id)
+        return Response({"clientId": str(pk), "executionId": str(execution_id), "unassigned": removed})
+
     @action(detail=True, methods=["get"])
     def metrics(self, request, pk=None):
         client = client_services.client_get(pk)

@@ -69,6 +69,7 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
     on_round_start: Callable[[int, list[int]], None] | None = None,
     on_run_started: Callable[[int], None] | None = None,
     round_directive: Callable[[int], RoundDirective | None] | None = None,
+    round_clients: Callable[[int], Collection[str]] | None = None,
     round_offset: int = 0,
     node_ids: Collection[int] | None = None,
     client_ids: Collection[str] | None = None,
@@ -89,7 +90,9 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
     ``accept_round(record)`` (False: the next round starts again from the previous
     global model, e.g. it failed validation) then ``on_round(record, accepted)``;
     ``should_stop()`` before every round; ``round_directive(round)`` just before it
-    starts (a manual trigger: which clients, wait for all).
+    starts (a manual trigger: which clients, wait for all); ``round_clients(round)``
+    just before it too: the fedplane clients it may sample, so clients assigned or
+    taken off while the run goes on count from the next round.
 
     With ``secure``, training runs SecAgg+ (the ClientApp must use ``secaggplus_mod``,
     e.g. ``flcore.runtime.app:secure_app``): the server never sees a client's update.
@@ -130,6 +133,8 @@ def run_execution(  # pylint: disable=too-many-arguments,too-many-locals
                     status = "stopped"
                     driver.finish(SubStatus.STOPPED, "stopped by fedplane")
                     break
+                if round_clients is not None:
+                    driver.client_ids = {str(c) for c in round_clients(round_number)}
                 directive = round_directive(round_number) if round_directive else None
                 with _directed(driver, strategy, directive, min_clients) as round_min:
                     common = {

@@ -12,14 +12,15 @@ from django.utils import timezone
 from fedplane.api.errors import DomainError, ErrorCode
 from fedplane.events.services import emit
 
-from ..choices import ClientStatus
-from ..errors import ClientNotFound
+from ..choices import ClientStatus, ExecutionStatus
+from ..errors import ClientNotFound, PrivacyViolation
 from ..models import ClientAssignment, FLClient, PerformanceMetric
 from ..runtime.control import register_node
 from ..runtime.credentials import public_key_pem
 from .executions import execution_get
+from .privacy_plan import dp_enabled
 
-__all__ = ["client_get", "client_register", "client_set_status", "client_assign"]
+__all__ = ["client_get", "client_register", "client_set_status", "client_assign", "client_unassign"]
 
 SYSTEM_METRICS = ("cpu", "memory", "network", "storage")
 
@@ -122,13 +123,41 @@ def _execution_id(client: FLClient) -> str | None:
     return str(client.current_execution_id) if client.current_execution_id else None
 
 
+def _refuse_if_privacy_fixed(execution) -> None:
+    if execution.status in (ExecutionStatus.RUNNING, ExecutionStatus.STOPPING) and dp_enabled(execution):
+        raise PrivacyViolation(
+            "A running execution with differential privacy keeps the clients it started with: its noise and "
+            "accounting assume that population. Stop it, change its clients, then resume it.",
+            details={"executionId": str(execution.pk)}, status=409)
+
+
 @transaction.atomic
 def client_assign(*, client_id, execution_id, role: str, config: dict | None = None) -> ClientAssignment:
+    """Assign a client; a running execution samples it from its next round."""
     client = client_get(client_id, for_update=True)
     execution = execution_get(execution_id)
+    _refuse_if_privacy_fixed(execution)
     assignment, _ = ClientAssignment.objects.update_or_create(
         execution=execution, client=client, defaults={"role": role, "config": config or {}})
     client.current_execution = execution
     client.save(update_fields=["current_execution"])
     emit("client.assigned", {"clientId": str(client.id), "executionId": str(execution.id), "role": role})
     return assignment
+
+
+@transaction.atomic
+def client_unassign(*, client_id, execution_id) -> bool:
+    """Take a client off an execution; a running one stops sampling it from its next round.
+    False when it was not assigned."""
+    client = client_get(client_id, for_update=True)
+    execution = execution_get(execution_id)
+    _refuse_if_privacy_fixed(execution)
+    removed, _ = ClientAssignment.objects.filter(execution=execution, client=client).delete()
+    if client.current_execution_id == execution.pk:
+        client.current_execution = None
+        if client.status == ClientStatus.TRAINING:
+            client.status = ClientStatus.IDLE
+        client.save(update_fields=["current_execution", "status"])
+    if removed:
+        emit("client.unassigned", {"clientId": str(client.id), "executionId": str(execution.id)})
+    return bool(removed)

@@ -160,6 +160,8 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
             connect_timeout=plan.connect_timeout, round_timeout=plan.round_timeout,
             insecure=not settings.FLOWER_ROOT_CERTIFICATES, root_certificates=_root_certificates(),
             round_directive=round_directive,
+            round_clients=(lambda _round: training_plan.assigned_trainers(execution.id))
+            if plan.clients_follow_assignments else None,
             on_run_started=lambda run_id: TrainingExecution.objects.filter(pk=execution.id).update(
                 flower_run_id=str(run_id), superlink_address=settings.FLOWER_SUPERLINK_ADDRESS))
     except runtime.InsufficientClients as exc:

@@ -12,7 +12,7 @@ from ..runtime.records import RoundRecord
 from . import checkpoints
 from .privacy_plan import apply_privacy, dp_enabled
 
-__all__ = ["TrainingPlan", "build", "run_config_of", "model_spec_of", "secure_aggregation_of"]
+__all__ = ["TrainingPlan", "build", "assigned_trainers", "run_config_of", "model_spec_of", "secure_aggregation_of"]
 
 
 def model_spec_of(config: dict) -> dict[str, Any]:
@@ -45,6 +45,9 @@ class TrainingPlan:
     round_timeout: float
     ledger: Any = None
     secure: Any = None  # runtime.SecureAggregation when the execution asks for SecAgg+
+    # Clients assigned or taken off while it runs count from the next round, unless the run samples
+    # every node (nobody assigned) or DP's accounting fixed the population when it started.
+    clients_follow_assignments: bool = False
     _validation: Callable[[], dict] = field(default=lambda: {})
 
     def accept_round(self, record: RoundRecord) -> bool:
@@ -88,14 +91,18 @@ def secure_aggregation_of(execution: TrainingExecution):
         max_weight=float(privacy.get("secureAggregationMaxWeight", 10_000.0)))
 
 
+def assigned_trainers(execution_id) -> list[str]:
+    return [str(c) for c in ClientAssignment.objects.filter(
+        execution_id=execution_id, role=ClientRole.TRAINER).values_list("client_id", flat=True)]
+
+
 def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
     from ..strategies.registry import build_strategy
     from ..strategies.state import restore_strategy_state
 
     config = execution.config
     run_config = run_config_of(execution)
-    clients = [str(c) for c in ClientAssignment.objects.filter(
-        execution=execution, role=ClientRole.TRAINER).values_list("client_id", flat=True)]
+    clients = assigned_trainers(execution.pk)
     aggregation = execution.aggregation_config or {}
     strategy = build_strategy(
         aggregation.get("strategy", execution.algorithm),
@@ -125,4 +132,5 @@ def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
         secure=secure,
         connect_timeout=float(config.get("connectTimeoutSeconds", 120)),
         round_timeout=float(config.get("roundTimeoutSeconds", 600)), ledger=ledger,
+        clients_follow_assignments=bool(clients) and ledger is None,
         _validation=_validation_reader(execution.id))

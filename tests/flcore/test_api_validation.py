@@ -103,6 +103,26 @@ def test_client_registry_status_assign_and_filters(fl_api):
     error_of(fl_api.get(f"/api/v1/fl/clients/{other}/metrics?period=1y"), 422)
 
 
+def test_unassign_takes_a_client_off_and_a_running_dp_execution_keeps_its_clients(fl_api):
+    first, second, third = _register(fl_api, 3)
+    execution = data_of(fl_api.post("/api/v1/fl/executions", _execution(clients=[first, second])), 202)["data"]
+    taken = data_of(fl_api.post(f"/api/v1/fl/clients/{second}/unassign", {"executionId": execution["id"]}))["data"]
+    assert taken["unassigned"] is True and FLClient.objects.get(pk=second).current_execution_id is None
+    again = data_of(fl_api.post(f"/api/v1/fl/clients/{second}/unassign", {"executionId": execution["id"]}))["data"]
+    assert again["unassigned"] is False
+    error_of(fl_api.post(f"/api/v1/fl/clients/{second}/unassign", {}), 422, "VALIDATION_ERROR")
+
+    private = data_of(fl_api.post("/api/v1/fl/executions", _execution(
+        clients=[first, second], privacyConfig={"differential_privacy": True, "epsilon": 5.0, "delta": 1e-5})),
+        202)["data"]
+    TrainingExecution.objects.filter(pk=private["id"]).update(status="running")
+    for verb, who in (("assign", third), ("unassign", first)):
+        error = error_of(fl_api.post(f"/api/v1/fl/clients/{who}/{verb}", {"executionId": private["id"]}), 409, "FL007")
+        assert "differential privacy" in error["message"]
+    assert [str(c) for c in TrainingExecution.objects.get(pk=private["id"]).assignments
+            .order_by("client__name").values_list("client_id", flat=True)] == [first, second]
+
+
 def test_scopes_are_enforced_per_endpoint(api, make_key, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     viewer, _ = make_key([Scope.FL_METRICS_VIEW])

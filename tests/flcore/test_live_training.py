@@ -111,6 +111,36 @@ def test_a_manual_trigger_aggregates_the_next_round_from_the_named_client(fl_htt
     assert status["pendingTrigger"] is None
 
 
+def test_clients_assigned_or_taken_off_while_it_runs_count_from_the_next_round(fl_http, fl_worker, join_clients,
+                                                                               digits):
+    from tests.support.processes import wait_until
+
+    first, second, third = join_clients(digits[0])
+    execution = start_execution(fl_http, [first, second], rounds=7, minClients=2, localEpochs=1)
+
+    def rounds() -> list[dict]:
+        return fl_http.get(f"/fl/executions/{execution['id']}/rounds", params={"limit": 100}).json()["data"]
+
+    wait_until(lambda: any(r["roundNumber"] == 1 for r in rounds()), timeout=120, interval=0.2,
+               message="round 1 sampled")
+    assert fl_http.post(f"/fl/clients/{third.id}/assign", json={"executionId": execution["id"]}).status_code == 201
+    # participatingClients is known once a round completes: who sent updates
+    joined = wait_until(lambda: next((r for r in rounds() if third.id in r["participatingClients"]), None),
+                        timeout=120, interval=0.2, message="the assigned client sampled")
+    taken = fl_http.post(f"/fl/clients/{first.id}/unassign", json={"executionId": execution["id"]})
+    assert taken.status_code == 200 and taken.json()["data"]["unassigned"] is True
+    left = wait_until(lambda: next((r for r in rounds() if r["roundNumber"] > joined["roundNumber"]
+                                    and r["participatingClients"] and first.id not in r["participatingClients"]),
+                                   None),
+                      timeout=120, interval=0.2, message="a round without the unassigned client")
+    final = wait_for_status(fl_http, execution["id"])
+    assert final["status"] == "completed", (final, fl_worker.log_tail(60))
+    by_number = {r["roundNumber"]: sorted(r["participatingClients"]) for r in rounds()}
+    assert by_number[1] == sorted([first.id, second.id])
+    assert by_number[joined["roundNumber"]] == sorted([first.id, second.id, third.id])
+    assert all(first.id not in by_number[n] for n in by_number if n >= left["roundNumber"]), by_number
+
+
 def test_a_client_killed_mid_round_leaves_the_round_to_the_others(fl_http, fl_worker, join_clients, digits):
     clients = join_clients(digits[0])
     # Killed as round 1 ends: round 2 samples it (a killed SuperNode stays "online" until its

@@ -166,7 +166,7 @@ class TestCoordination:
                                                      "integration.deployment.rolled_back"]
         error_of(admin.post(f"{BASE}/deployments/{created['id']}/rollback", {}), 409, "CONFLICT")
 
-    def test_joining_a_running_execution_assigns_clients_and_a_rollback_leaves_it_running(self, admin, world):
+    def test_joining_an_execution_assigns_clients_and_a_rollback_takes_only_those_off(self, admin, world):
         from flcore.models import ClientAssignment
 
         w = world(node_ids=(201, 202))
@@ -187,7 +187,9 @@ class TestCoordination:
 
         rolled = _ok(admin.post(f"{BASE}/deployments/{created['id']}/rollback", {}))
         undo = next(s for s in rolled["steps"] if s["name"] == "rollback:training")
-        assert undo["status"] == "skipped" and "cannot unassign" in undo["detail"]["message"]
+        assert undo["status"] == "undone" and undo["detail"]["unassignedClients"] == [w["clients"][1]["id"]]
+        assert list(ClientAssignment.objects.filter(execution_id=execution["id"])
+                    .values_list("client_id", flat=True)) == [uuid.UUID(w["clients"][0]["id"])]
         assert _ok(admin.get(f"/api/v1/fl/executions/{execution['id']}"))["status"] == "pending"
 
     def test_a_resumed_execution_is_stopped_again_by_the_rollback(self, admin, world):

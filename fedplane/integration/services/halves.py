@@ -154,9 +154,15 @@ def training_undo(d: UnifiedDeployment, reason: str) -> Outcome:
         return Outcome(SKIPPED, message="No execution was started or joined.")
     detail = {"executionId": str(d.execution_id), "mode": d.training_mode}
     if d.training_mode == TrainingMode.JOIN:
-        # flcore has no way to take a client off an execution: they stay assigned.
-        return Outcome(SKIPPED, message="The joined execution keeps running; flcore cannot unassign clients, so "
-                                        "the clients this deployment added stay assigned to it.", detail=detail)
+        # Somebody else's execution keeps running; only the clients this deployment added leave it.
+        step = next((s for s in d.steps if s["name"] == "training"), {"detail": {}})
+        added = step["detail"].get("assignedClients", [])
+        try:
+            removed = [c for c in added if fl_clients.client_unassign(client_id=c, execution_id=d.execution_id)]
+        except DomainError as exc:
+            return Outcome.of(exc, **detail)
+        return Outcome(UNDONE if removed else SKIPPED, detail={**detail, "unassignedClients": removed},
+                       message="The joined execution keeps running without the clients this deployment added.")
     try:
         execution = fl_executions.execution_stop(execution_id=d.execution_id, reason=reason[:500])
     except DomainError as exc:  # it ended on its own (completed, failed, stopped) meanwhile
