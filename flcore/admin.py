@@ -19,6 +19,7 @@ from .choices import Algorithm
 from .models import (AggregatedModel, ClientAssignment, ClientUpdate, FLClient, PerformanceMetric, TrainingExecution,
                      TrainingRound)
 from .services import aggregation as aggregation_services
+from .services import clients as client_services
 from .services import executions as execution_services
 
 __all__ = ["TrainingExecutionAdmin", "FLClientAdmin", "StartTrainingForm"]
@@ -163,7 +164,7 @@ class FLClientAdmin(admin.ModelAdmin):
     # Status comes from the clients' reports, identity from registration (node keys on the SuperLink).
     readonly_fields = ("status", "compute", "region", "node_id", "public_key", "current_execution", "owner",
                        "capability", "data_profile", "location", "performance", "last_seen", "created_at")
-    actions = ("start_training",)
+    actions = ("start_training", "revoke")
 
     def has_add_permission(self, request):
         return False  # clients register through the API or fedplane-client, which sets up their node
@@ -186,6 +187,11 @@ class FLClientAdmin(admin.ModelAdmin):
         return action_page(self, request, clients, form, title="Start a training", submit="Start training",
                            intro="The execution is created and queued exactly as POST /api/v1/fl/executions "
                                  "would, with the selected clients assigned as trainers.")
+
+    @admin.action(description="Revoke selected clients (unregister their Flower nodes)")
+    def revoke(self, request, queryset):
+        act(self, request, queryset, lambda client: client_services.client_revoke(client_id=client.pk),
+            action="revoke", success=lambda client, _: f"{client.name} revoked; its Flower node is unregistered.")
 
     def _start(self, request, form: StartTrainingForm, client_ids: list[str]):
         """The execution, or None with the reasons added to the form."""

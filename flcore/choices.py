@@ -31,6 +31,7 @@ class ClientStatus(models.TextChoices):
     IDLE = "idle"
     TRAINING = "training"
     OFFLINE = "offline"
+    REVOKED = "revoked"  # its Flower node unregistered, its heartbeats refused; its history stays
 
 
 class ClientRole(models.TextChoices):

@@ -149,6 +149,11 @@ class ClientViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         removed = client_services.client_unassign(client_id=pk, execution_id=execution_id)
         return Response({"clientId": str(pk), "executionId": str(execution_id), "unassigned": removed})
 
+    @extend_schema(request=None, responses={200: s.ClientSerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        return Response(s.ClientSerializer(client_services.client_revoke(client_id=pk)).data)
+
     @action(detail=True, methods=["get"])
     def metrics(self, request, pk=None):
         client = client_services.client_get(pk)

@@ -5,7 +5,7 @@ process (one Flower run per OS process at a time). See docs/flower.md.
 The ClientApp (``flcore.runtime.app``, imports torch) is not imported here.
 """
 
-from .control import list_nodes, register_node, run_status, stop_run
+from .control import list_nodes, register_node, run_status, stop_run, unregister_node
 from .credentials import generate_dev_tls, generate_node_key, node_key, public_key_pem
 from .driver import FlowerDriver
 from .errors import (
@@ -45,6 +45,7 @@ __all__ = [
     "node_key",
     "public_key_pem",
     "register_node",
+    "unregister_node",
     "run_execution",
     "run_round",
     "run_secure_round",

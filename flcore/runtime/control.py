@@ -16,6 +16,7 @@ from flwr.proto.control_pb2 import (  # pylint: disable=E0611
     RegisterNodeRequest,
     StartRunRequest,
     StopRunRequest,
+    UnregisterNodeRequest,
 )
 from flwr.proto.fab_pb2 import Fab  # pylint: disable=E0611
 from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
@@ -131,6 +132,23 @@ def register_node(
                     raise ValueError("this key's node was unregistered; use a new key")
                 return int(node.node_id)
         raise RuntimeError("SuperLink says the key is in use but lists no node with it")
+    finally:
+        client.close()
+
+
+def unregister_node(
+    address: str, node_id: int, *, insecure: bool = False, root_certificates: bytes | None = None
+) -> None:
+    """Unregister a SuperNode: it goes offline at once and its key is refused from now on
+    (Flower never frees a key again). ``ValueError`` if the node is unknown or already
+    unregistered."""
+    client = control_client(address, insecure, root_certificates)
+    try:
+        client.UnregisterNode(UnregisterNodeRequest(node_id=node_id))
+    except httpx.HTTPStatusError as err:
+        if err.response.status_code < 500:
+            raise ValueError(f"SuperLink refused to unregister node {node_id}: {err.response.text[:300]}") from None
+        raise
     finally:
         client.close()
 

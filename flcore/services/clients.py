@@ -15,12 +15,14 @@ from fedplane.events.services import emit
 from ..choices import ClientStatus, ExecutionStatus
 from ..errors import ClientNotFound, PrivacyViolation
 from ..models import ClientAssignment, FLClient, PerformanceMetric
-from ..runtime.control import register_node
+from ..runtime.control import register_node, unregister_node
 from ..runtime.credentials import public_key_pem
 from .executions import execution_get
 from .privacy_plan import dp_enabled
+from .superlink import superlink_tls
 
-__all__ = ["client_get", "client_register", "client_set_status", "client_assign", "client_unassign"]
+__all__ = ["client_get", "client_register", "client_set_status", "client_assign", "client_unassign",
+           "client_revoke"]
 
 SYSTEM_METRICS = ("cpu", "memory", "network", "storage")
 
@@ -57,6 +59,7 @@ def client_set_status(*, client_id, status: str, metadata: dict[str, Any] | None
     system readings (`cpu`, `memory`, `network`, `storage`).
     """
     client = client_get(client_id, for_update=True)
+    _refuse_if_revoked(client)
     metadata = dict(metadata or {})
     previous = client.status
     client.status, client.last_seen = status, timezone.now()
@@ -96,12 +99,8 @@ def _public_key_pem(text: str) -> str:
 
 def _register_node(public_key: str, name: str, owner) -> str:
     """Register the key on the SuperLink (idempotent: a known key keeps its node id)."""
-    path = settings.FLOWER_ROOT_CERTIFICATES
     try:
-        with open(path, "rb") as ca:
-            root_certificates = ca.read()
-        node_id = str(register_node(settings.FLOWER_SUPERLINK_ADDRESS, public_key, name,
-                                    insecure=False, root_certificates=root_certificates))
+        node_id = str(register_node(settings.FLOWER_SUPERLINK_ADDRESS, public_key, name, **superlink_tls()))
     except ValueError as exc:
         raise DomainError(f"publicKey: {exc}", code=ErrorCode.VALIDATION_ERROR, status=422,
                           details={"publicKey": [str(exc)]}) from None
@@ -123,6 +122,37 @@ def _execution_id(client: FLClient) -> str | None:
     return str(client.current_execution_id) if client.current_execution_id else None
 
 
+def _refuse_if_revoked(client: FLClient) -> None:
+    if client.status == ClientStatus.REVOKED:
+        raise DomainError(f"Client {client.id} was revoked; register the machine again with a new key.",
+                          code=ErrorCode.FORBIDDEN, status=403, details={"clientId": str(client.id)})
+
+
+def client_revoke(*, client_id) -> FLClient:
+    """Cut a client off: its Flower node is unregistered on the SuperLink (offline at once, and
+    a SuperNode with its key is refused from now on), its heartbeats are refused, and it leaves
+    its current execution. Its updates and metrics stay."""
+    client = client_get(client_id)
+    _refuse_if_revoked(client)
+    if client.node_id:  # a network call: outside the transaction
+        try:
+            unregister_node(settings.FLOWER_SUPERLINK_ADDRESS, int(client.node_id), **superlink_tls())
+        except ValueError:
+            pass  # unknown to this SuperLink or unregistered already: nothing left to cut
+        except (httpx.HTTPError, OSError) as exc:
+            raise DomainError("The Flower SuperLink could not be reached to unregister the client's node; the "
+                              "client is not revoked. Try again.", code=ErrorCode.SERVICE_UNAVAILABLE, status=503,
+                              details={"reason": type(exc).__name__}) from exc
+    with transaction.atomic():
+        client = client_get(client_id, for_update=True)
+        previous_node, execution_id = client.node_id, _execution_id(client)
+        client.status, client.node_id, client.current_execution = ClientStatus.REVOKED, "", None
+        client.save(update_fields=["status", "node_id", "current_execution"])
+        emit("client.revoked", {"clientId": str(client.id), "nodeId": previous_node, "executionId": execution_id},
+             severity="warning")
+    return client
+
+
 def _refuse_if_privacy_fixed(execution) -> None:
     if execution.status in (ExecutionStatus.RUNNING, ExecutionStatus.STOPPING) and dp_enabled(execution):
         raise PrivacyViolation(
@@ -135,6 +165,7 @@ def _refuse_if_privacy_fixed(execution) -> None:
 def client_assign(*, client_id, execution_id, role: str, config: dict | None = None) -> ClientAssignment:
     """Assign a client; a running execution samples it from its next round."""
     client = client_get(client_id, for_update=True)
+    _refuse_if_revoked(client)
     execution = execution_get(execution_id)
     _refuse_if_privacy_fixed(execution)
     assignment, _ = ClientAssignment.objects.update_or_create(

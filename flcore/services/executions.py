@@ -26,8 +26,8 @@ def execution_get(execution_id, *, for_update: bool = False) -> TrainingExecutio
 
 
 def available_clients() -> int:
-    """Registered clients that are not offline."""
-    return FLClient.objects.exclude(status=ClientStatus.OFFLINE).count()
+    """Registered clients that are not offline (or revoked)."""
+    return FLClient.objects.exclude(status__in=(ClientStatus.OFFLINE, ClientStatus.REVOKED)).count()
 
 
 def dispatch_run(execution: TrainingExecution) -> None:

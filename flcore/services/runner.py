@@ -22,6 +22,7 @@ from ..models import AggregatedModel, FLClient, TrainingExecution
 from . import aggregation, checkpoints, training_plan
 from .locks import superlink_lock
 from .recording import record_round, record_round_started
+from .superlink import superlink_tls
 from .transitions import transition
 
 __all__ = ["execution_run", "STALE_AFTER"]
@@ -79,8 +80,7 @@ def _claim(execution_id: str, task_id: str, worker: str) -> Claim | None:
 def _stop_abandoned_run(run_id: str) -> None:
     """Its SuperNodes would keep serving it until its token lapses (about a minute)."""
     try:
-        runtime.stop_run(settings.FLOWER_SUPERLINK_ADDRESS, int(run_id), insecure=not settings.FLOWER_ROOT_CERTIFICATES,
-                         root_certificates=_root_certificates())
+        runtime.stop_run(settings.FLOWER_SUPERLINK_ADDRESS, int(run_id), **superlink_tls())
     except Exception:  # already finished or unknown to this SuperLink: nothing left to free
         log.warning("could not stop abandoned Flower run %s", run_id, exc_info=True)
 
@@ -158,7 +158,7 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
             client_ids=plan.client_ids, train_config=plan.train_config, clientapp=plan.clientapp, secure=plan.secure,
             lock=superlink_lock,
             connect_timeout=plan.connect_timeout, round_timeout=plan.round_timeout,
-            insecure=not settings.FLOWER_ROOT_CERTIFICATES, root_certificates=_root_certificates(),
+            **superlink_tls(),
             round_directive=round_directive,
             round_clients=(lambda _round: training_plan.assigned_trainers(execution.id))
             if plan.clients_follow_assignments else None,
@@ -186,11 +186,6 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
     else:
         _finish(execution.id, S.STOPPED, data={"lastRound": result.last_round})
     return S.STOPPED
-
-
-def _root_certificates() -> bytes | None:
-    path = settings.FLOWER_ROOT_CERTIFICATES
-    return open(path, "rb").read() if path else None
 
 
 def _final_metrics(execution_id) -> dict:

@@ -79,6 +79,14 @@ def test_start_training_shows_validation_and_domain_errors_on_the_form(console, 
     assert not TrainingExecution.objects.exists()
 
 
+def test_revoking_clients_from_the_console(console, fl_clients):
+    done = console.action(FLClient, "revoke", fl_clients[:1])
+    assert any("site-0 revoked" in m for m in console.messages(done))
+    assert FLClient.objects.get(pk=fl_clients[0].pk).status == "revoked"
+    again = console.action(FLClient, "revoke", fl_clients[:1])
+    assert any("was revoked" in m for m in console.messages(again))  # refused in a message, not a 500
+
+
 def test_stop_resume_and_trigger_aggregation(console, world):
     execution = world["execution"]
     refused = console.action(TrainingExecution, "trigger_aggregation", [execution])

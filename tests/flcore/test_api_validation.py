@@ -103,6 +103,19 @@ def test_client_registry_status_assign_and_filters(fl_api):
     error_of(fl_api.get(f"/api/v1/fl/clients/{other}/metrics?period=1y"), 422)
 
 
+def test_a_revoked_client_is_refused_everywhere_and_keeps_its_history(fl_api):
+    client_id, other, _third = _register(fl_api, 3)
+    revoked = data_of(fl_api.post(f"/api/v1/fl/clients/{client_id}/revoke"))["data"]
+    assert revoked["status"] == "revoked"
+    error_of(fl_api.put(f"/api/v1/fl/clients/{client_id}/status", {"status": "active"}), 403, "FORBIDDEN")
+    error_of(fl_api.post(f"/api/v1/fl/clients/{client_id}/revoke"), 403, "FORBIDDEN")
+    error_of(fl_api.post("/api/v1/fl/executions", _execution(clients=[client_id, other])), 403, "FORBIDDEN")
+    assert not TrainingExecution.objects.exists()
+    listed = data_of(fl_api.get("/api/v1/fl/clients?status=revoked"))["data"]
+    assert [c["id"] for c in listed] == [client_id]
+    error_of(fl_api.post(f"/api/v1/fl/clients/{uuid.uuid4()}/revoke"), 404)
+
+
 def test_unassign_takes_a_client_off_and_a_running_dp_execution_keeps_its_clients(fl_api):
     first, second, third = _register(fl_api, 3)
     execution = data_of(fl_api.post("/api/v1/fl/executions", _execution(clients=[first, second])), 202)["data"]

@@ -190,6 +190,33 @@ def test_registering_a_client_registers_its_node(fl_api, settings, auth_link: Au
 
 
 @flower
+@pytest.mark.django_db
+@pytest.mark.timeout(120)
+def test_a_revoked_client_s_node_is_unregistered_and_its_key_refused(fl_api, settings, auth_link: AuthLink,
+                                                                      tmp_path) -> None:
+    settings.FLOWER_NODE_AUTH = True
+    settings.FLOWER_SUPERLINK_ADDRESS = auth_link.link.address
+    settings.FLOWER_ROOT_CERTIFICATES = str(auth_link.tls.ca_cert)
+    key_path = tmp_path / "revoked.key"
+    key = generate_node_key(key_path)
+    created = data_of(fl_api.post("/api/v1/fl/clients", {"name": "stolen-laptop", "publicKey": key.decode()}),
+                      201)["data"]
+    node_id = int(created["nodeId"])
+    with auth_link.supernode("stolen-laptop", key_path) as node:
+        node.start()
+        assert node.node_id == node_id and auth_link.nodes()[node_id] == "online"
+        revoked = data_of(fl_api.post(f"/api/v1/fl/clients/{created['id']}/revoke"))["data"]
+        assert revoked["status"] == "revoked" and revoked["nodeId"] in ("", None)
+        assert auth_link.nodes()[node_id] == "unregistered"  # offline at once, whatever its SuperNode does
+    again = auth_link.supernode("stolen-laptop-again", key_path)
+    with pytest.raises(ProcessStartError, match="exited"):
+        again.start(timeout=60)
+    error = error_of(fl_api.post("/api/v1/fl/clients", {"name": "stolen-laptop", "publicKey": key.decode()}),
+                     422, "VALIDATION_ERROR")
+    assert "unregistered" in str(error["details"]["publicKey"])
+
+
+@flower
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(120)
