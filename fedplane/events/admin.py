@@ -8,7 +8,7 @@ from .models import Event
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ("id", "type", "system", "severity", "created_at", "request_id")
+    list_display = ("id", "position", "type", "system", "severity", "created_at", "request_id")
     list_filter = ("system", "severity", "type")
     search_fields = ("type", "=request_id")
     date_hierarchy = "created_at"

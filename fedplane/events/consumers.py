@@ -4,7 +4,8 @@ Protocol (the seed's): the client sends
   {"action": "subscribe", "events": [...], "filters": {...}, "lastEventId": 42}
 and receives {"event": "subscribed", ...}, then every matching event as
   {"id", "event", "system", "severity", "timestamp", "data"}.
-`lastEventId` replays what the client missed since that id. Other actions:
+`lastEventId` replays what the client missed since that id (in commit order, see
+cursor.py). Other actions:
 `unsubscribe`, `ping`, `stream` (periodic data from a registered provider) and
 `stop_stream`. Close codes: 4401 unauthenticated, 4403 missing scope.
 """
@@ -13,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from fedplane.api.scopes import Scope
 
 from .auth import BEARER_SUBPROTOCOL
-from .groups import group_for_system
+from .cursor import EventCursor
+from .groups import EVENTS_GROUP
 from .models import System
 from .relay import ensure_relay
 from .streams import StreamError, stream_provider
@@ -28,14 +29,7 @@ from .subscriptions import Subscription
 __all__ = ["EventsConsumer", "FederationEventsConsumer", "FlEventsConsumer"]
 
 log = logging.getLogger(__name__)
-REPLAY_LIMIT = 1000
 MIN_STREAM_INTERVAL_MS = 250
-
-
-@database_sync_to_async
-def _replay(subscription: Subscription, after_id: int) -> list[dict]:
-    rows = subscription.replay_queryset(after_id)[: REPLAY_LIMIT * 4]
-    return [m for m in (e.as_message() for e in rows) if subscription.matches(m)][:REPLAY_LIMIT]
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
@@ -45,7 +39,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.principal = self.scope.get("principal")
         self.subscriptions: list[Subscription] = []
-        self.replayed: set[int] = set()
+        self.cursor: EventCursor | None = None
         self.streams: dict[str, asyncio.Task] = {}
         # A browser that sent its token as a subprotocol needs that protocol accepted by name.
         offered = self.scope.get("subprotocols") or []
@@ -60,15 +54,14 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
                                   "message": f"Missing scope {self.required_scope!r}."}})
             await self.close(code=4403)
             return
-        for system in self.systems:
-            await self.channel_layer.group_add(group_for_system(system), self.channel_name)
+        await self.channel_layer.group_add(EVENTS_GROUP, self.channel_name)
+        self.cursor = await EventCursor.start(self.systems)
         await ensure_relay()
 
     async def disconnect(self, code: int) -> None:
         for task in self.streams.values():
             task.cancel()
-        for system in self.systems:
-            await self.channel_layer.group_discard(group_for_system(system), self.channel_name)
+        await self.channel_layer.group_discard(EVENTS_GROUP, self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
         if getattr(self, "principal", None) is None:
@@ -105,9 +98,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             "systems": sorted(subscription.systems)}})
         last_id = content.get("lastEventId")
         if isinstance(last_id, int) and last_id >= 0:
-            for message in await _replay(subscription, last_id):
-                self.replayed.add(message["id"])
-                await self.send_json(message)
+            async for message in self.cursor.replay(last_id):
+                if subscription.matches(message):
+                    await self.send_json(message)
 
     async def _unsubscribe(self, content: dict) -> None:
         self.subscriptions.clear()
@@ -116,13 +109,12 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def _ping(self, content: dict) -> None:
         await self.send_json({"event": "pong", "data": {}})
 
-    async def event_message(self, message: dict) -> None:
-        event = message["event"]
-        if event["id"] in self.replayed:
-            self.replayed.discard(event["id"])
+    async def event_message(self, delivery: dict) -> None:
+        if self.cursor is None:
             return
-        if any(s.matches(event) for s in self.subscriptions):
-            await self.send_json(event)
+        for event in await self.cursor.receive(delivery):
+            if any(s.matches(event) for s in self.subscriptions):
+                await self.send_json(event)
 
     async def _stream(self, content: dict) -> None:
         stream_type = str(content.get("type", ""))

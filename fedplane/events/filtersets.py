@@ -1,7 +1,8 @@
-"""FilterSet of the event log: `from`, `to`, `type`, `severity`, `system`."""
+"""FilterSet of the event log: `from`, `to`, `type`, `severity`, `system`, `afterId`."""
 import django_filters
 
 from .models import Event, Severity, System
+from .sequencing import position_after
 
 __all__ = ["EventFilterSet"]
 
@@ -10,11 +11,15 @@ class EventFilterSet(django_filters.FilterSet):
     type = django_filters.CharFilter()
     severity = django_filters.ChoiceFilter(choices=Severity.choices)
     system = django_filters.ChoiceFilter(choices=System.choices)
-    afterId = django_filters.NumberFilter(field_name="id", lookup_expr="gt")
+    afterId = django_filters.NumberFilter(method="after_event", min_value=0)
 
     class Meta:
         model = Event
         fields = ["type", "severity", "system"]
+
+    def after_event(self, queryset, name, value):
+        """Events committed after that one (commit order: see sequencing.py)."""
+        return queryset.filter(position__gt=position_after(int(value)))
 
 
 EventFilterSet.base_filters["from"] = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")

@@ -1,13 +1,9 @@
-"""Channels group names, built in one place."""
-from __future__ import annotations
+"""The Channels group every event subscriber joins.
 
-from .models import System
+One group for the whole log, not one per system: each subscriber then receives every
+position in turn, so a missing one means another process published out of order and the
+subscriber reads the gap from the log (cursor.py). Subscribers filter by system themselves.
+"""
+__all__ = ["EVENTS_GROUP"]
 
-__all__ = ["group_for_system", "ALL_SYSTEM_GROUPS"]
-
-
-def group_for_system(system: str) -> str:
-    return f"events.{system}"
-
-
-ALL_SYSTEM_GROUPS = tuple(group_for_system(s) for s in System.values)
+EVENTS_GROUP = "events.log"

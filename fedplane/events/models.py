@@ -1,4 +1,10 @@
-"""The event log: every state change the seed names as an event, in commit order of ids."""
+"""The event log: every state change the seed names as an event.
+
+`id` is an event's identity, assigned when its row is inserted. `position` is its place in
+commit order, assigned just after the transaction that wrote it commits (sequencing.py):
+under concurrent writers ids can commit out of order, positions never do, so subscribers
+read and resume by position and miss nothing.
+"""
 from __future__ import annotations
 
 from django.db import models
@@ -30,6 +36,8 @@ class Event(models.Model):
     data = models.JSONField(default=dict)
     request_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # NULL until sequenced (a few milliseconds after commit); unique, so it is also indexed.
+    position = models.BigIntegerField(null=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -47,3 +55,7 @@ class Event(models.Model):
             "timestamp": self.created_at.isoformat().replace("+00:00", "Z"),
             "data": self.data,
         }
+
+    def as_delivery(self) -> dict:
+        """What the channel layer carries: the wire message and where it stands in commit order."""
+        return {"position": self.position, "event": self.as_message()}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -9,12 +10,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from .groups import group_for_system
+from .groups import EVENTS_GROUP
 from .models import Event, Severity, System
+from .sequencing import sequence_committed
 
-__all__ = ["emit", "broadcast", "system_of"]
+__all__ = ["emit", "publish_committed", "broadcast", "system_of"]
 
 log = logging.getLogger(__name__)
+_unsequenced = threading.local()  # this thread emitted events not yet numbered
 
 _SYSTEM_BY_PREFIX = {
     "application": System.FEDERATION, "module": System.FEDERATION, "dependency": System.FEDERATION,
@@ -41,8 +44,9 @@ def emit(event_type: str, data: dict[str, Any], *, severity: str | None = None,
     """Record an event as part of the current transaction.
 
     Subscribers see it only after the transaction commits; if it rolls back, the
-    event never existed. With a shared channel layer the publish happens on commit;
-    otherwise each server process tails the log (see relay.py).
+    event never existed. Once it commits, the event gets its position in commit order
+    (sequencing.py) and, with a shared channel layer, is published; otherwise each
+    server process tails the log (see relay.py).
     """
     event = Event.objects.create(
         type=event_type,
@@ -51,19 +55,35 @@ def emit(event_type: str, data: dict[str, Any], *, severity: str | None = None,
         data=data,
         request_id=request_id,
     )
-    if settings.EVENTS_DELIVERY == "push":
-        message = event.as_message()
-        transaction.on_commit(lambda: broadcast(message), robust=True)
+    # One callback per event (a savepoint may drop some); the first to run numbers all of them.
+    _unsequenced.pending = True
+    transaction.on_commit(publish_committed, robust=True)
     return event
 
 
-def broadcast(message: dict) -> None:
-    """Publish a committed event to its system's Channels group."""
+def publish_committed() -> None:
+    """Number the events committed so far and publish them, in position order."""
+    if not getattr(_unsequenced, "pending", False):
+        return
+    _unsequenced.pending = False
+    events = sequence_committed()
+    if not events or settings.EVENTS_DELIVERY != "push":
+        return
+    broadcast([e.as_delivery() for e in events])
+
+
+def broadcast(deliveries: list[dict]) -> None:
+    """Publish sequenced events (see Event.as_delivery) to every subscriber's group."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group_for_system(message["system"]),
-                                        {"type": "event.message", "event": message})
-    except Exception:  # the event is in the log; subscribers resume from it
-        log.exception("could not publish event %s; subscribers will see it on resume", message["id"])
+        async_to_sync(_send_all)(layer, deliveries)
+    except Exception:  # the events are in the log; subscribers catch up from it
+        log.exception("could not publish events up to position %s; subscribers catch up on the next one",
+                      deliveries[-1]["position"])
+
+
+async def _send_all(layer, deliveries: list[dict]) -> None:
+    for delivery in deliveries:
+        await layer.group_send(EVENTS_GROUP, {"type": "event.message", **delivery})

@@ -2,7 +2,7 @@
 
 Query: `types` and `systems` (comma-separated or repeated). A client that
 reconnects sends `Last-Event-ID` (browsers do it themselves) or `lastEventId`
-and first receives what it missed. Needs the ASGI server: the response is an
+and first receives what it missed, in commit order (cursor.py). Needs the ASGI server: the response is an
 async stream held open with a keep-alive comment every 15 seconds.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from fedplane.api.errors import ErrorCode
 from fedplane.api.middleware import json_error
 
 from .auth import principal_from
-from .groups import group_for_system
+from .cursor import EventCursor
+from .groups import EVENTS_GROUP
 from .models import System
 from .relay import ensure_relay
 from .subscriptions import Subscription
@@ -27,7 +28,6 @@ from .subscriptions import Subscription
 __all__ = ["event_stream"]
 
 KEEPALIVE_SECONDS = 15
-REPLAY_LIMIT = 1000
 
 
 def _listed(request, name: str) -> list[str]:
@@ -38,25 +38,12 @@ def _frame(message: dict) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (message["id"], message["event"].encode(), dumps(message))
 
 
-@database_sync_to_async
-def _missed(subscription: Subscription, after_id: int) -> list[dict]:
-    rows = subscription.replay_queryset(after_id)[: REPLAY_LIMIT * 4]
-    return [m for m in (e.as_message() for e in rows) if subscription.matches(m)][:REPLAY_LIMIT]
-
-
-async def _stream(subscription: Subscription, last_id: int | None):
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    groups = [group_for_system(s) for s in subscription.systems]
-    for group in groups:
-        await layer.group_add(group, channel)
-    await ensure_relay()
-    sent: set[int] = set()
+async def _stream(layer, channel: str, cursor: EventCursor, subscription: Subscription):
     try:
         yield b"retry: 2000\n\n"
-        if last_id is not None:
-            for message in await _missed(subscription, last_id):
-                sent.add(message["id"])
+        # What committed since the cursor started: everything after Last-Event-ID when resuming.
+        async for message in cursor.catch_up():
+            if subscription.matches(message):
                 yield _frame(message)
         while True:
             try:
@@ -64,12 +51,13 @@ async def _stream(subscription: Subscription, last_id: int | None):
             except asyncio.TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
-            message = received.get("event")
-            if message and message["id"] not in sent and subscription.matches(message):
-                yield _frame(message)
+            if "position" not in received:
+                continue
+            for message in await cursor.receive(received):
+                if subscription.matches(message):
+                    yield _frame(message)
     finally:
-        for group in groups:
-            await layer.group_discard(group, channel)
+        await layer.group_discard(EVENTS_GROUP, channel)
 
 
 @csrf_exempt  # credentials come in headers or the query string, never from cookies
@@ -92,7 +80,13 @@ async def event_stream(request):
     unknown = subscription.systems - set(System.values)
     if unknown:
         return json_error(422, ErrorCode.VALIDATION_ERROR, f"unknown systems: {sorted(unknown)}", request=request)
-    response = StreamingHttpResponse(_stream(subscription, last_id), content_type="text/event-stream")
+    # Subscribed before the headers go out: whatever commits once the client has its 200 reaches it.
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(EVENTS_GROUP, channel)
+    cursor = await EventCursor.start(subscription.systems, after_event_id=last_id)
+    await ensure_relay()
+    response = StreamingHttpResponse(_stream(layer, channel, cursor, subscription), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

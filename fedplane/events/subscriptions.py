@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .models import Event, Severity, System
+from .models import Severity, System
 
 __all__ = ["Subscription", "TYPE_ALIASES", "parse_systems"]
 
@@ -54,10 +54,3 @@ class Subscription:
             return False
         data = message.get("data") or {}
         return all(str(data.get(key)) == value for key, value in self.filters.items())
-
-    def replay_queryset(self, after_id: int):
-        qs = Event.objects.filter(id__gt=after_id, system__in=self.systems).order_by("id")
-        exact = [e for e in self.events if not e.endswith("*") and e != ERROR_ALIAS]
-        if self.events and len(exact) == len(self.events):
-            qs = qs.filter(type__in=exact)
-        return qs

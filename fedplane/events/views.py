@@ -1,4 +1,5 @@
 """Event history at /api/v1/integration/events."""
+from django.db.models import F
 from django.utils import timezone
 from rest_framework import serializers, viewsets
 
@@ -26,10 +27,11 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class EventViewSet(viewsets.ReadOnlyModelViewSet):
-    """Every recorded event, oldest first; `afterId` pages forward from a known id."""
+    """Every recorded event in commit order; `afterId` pages forward from a known id."""
 
     queryset = Event.objects.all()
     serializer_class = EventSerializer
     filterset_class = EventFilterSet
     sort_fields = {"id": "id", "timestamp": "created_at"}
-    default_sort = ("id",)
+    # Commit order; an event is numbered milliseconds after its commit, until then it comes last.
+    default_sort = (F("position").asc(nulls_last=True), "id")
