@@ -7,6 +7,7 @@ runs one relay task instead, polling for positions above the last it published.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 
 from channels.db import database_sync_to_async
@@ -51,4 +52,7 @@ async def ensure_relay() -> None:
     loop = asyncio.get_running_loop()
     task = _relays.get(loop)
     if task is None or task.done():
-        _relays[loop] = loop.create_task(_run(await database_sync_to_async(latest_position)()))
+        start = await database_sync_to_async(latest_position)()
+        # A context of its own: the caller's may bind database work to a request's thread
+        # (an async view runs inside the request's sync thread), which is gone afterwards.
+        _relays[loop] = loop.create_task(_run(start), context=contextvars.Context())

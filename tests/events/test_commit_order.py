@@ -16,8 +16,21 @@ from fedplane.events.cursor import EventCursor
 from fedplane.events.models import Event
 from fedplane.events.sequencing import latest_position
 from fedplane.events.services import emit
+from tests.support.processes import start_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _read_until(response, token: str) -> int:
+    """The SSE id of the event carrying `token`."""
+    event_id, deadline = None, time.monotonic() + 20  # keep-alive lines come every 15 s
+    for line in response.iter_lines():
+        assert time.monotonic() < deadline, f"no event with token {token} within 20 s"
+        if line.startswith("id: "):
+            event_id = int(line[4:])
+        elif line.startswith("data: ") and json.loads(line[6:])["data"].get("token") == token:
+            return event_id
+    raise AssertionError("stream ended")
 
 
 def _emit_committed(token: str) -> Event:
@@ -89,16 +102,6 @@ def test_an_event_committed_after_a_later_one_reaches_a_resuming_sse_subscriber(
         finally:
             connection.close()
 
-    def read_until(response, token):
-        event_id, deadline = None, time.monotonic() + 20  # keep-alive lines come every 15 s
-        for line in response.iter_lines():
-            assert time.monotonic() < deadline, f"no event with token {token} within 20 s"
-            if line.startswith("id: "):
-                event_id = int(line[4:])
-            elif line.startswith("data: ") and json.loads(line[6:])["data"].get("token") == token:
-                return event_id
-        raise AssertionError("stream ended")
-
     writer = threading.Thread(target=slow_writer)
     writer.start()
     try:
@@ -106,14 +109,35 @@ def test_an_event_committed_after_a_later_one_reaches_a_resuming_sse_subscriber(
         with httpx.Client(timeout=20) as client:
             with client.stream("GET", url, params={"systems": "platform"}, headers={"X-API-Key": key}) as response:
                 late_id = _emit_committed(late).id
-                assert read_until(response, late) == late_id
+                assert _read_until(response, late) == late_id
             release.set()
             writer.join(10)
             early_event = Event.objects.get(data__token=early)
             assert early_event.id < late_id, "the writers interleaved: the late commit has the smaller id"
             with client.stream("GET", url, params={"systems": "platform"},
                                headers={"X-API-Key": key, "Last-Event-ID": str(late_id)}) as response:
-                assert read_until(response, early) == early_event.id
+                assert _read_until(response, early) == early_event.id
     finally:
         release.set()
         writer.join(10)
+
+
+@pytest.mark.live
+def test_an_sse_stream_first_to_subscribe_on_a_server_without_redis_gets_events(live_env, live_logs, make_key):
+    """Without Redis each server process tails the log, started by its first subscriber.
+
+    An SSE request that was first used to start that tail from inside its own request
+    thread, which is gone once the headers are out: the stream then stayed silent.
+    """
+    env = {k: v for k, v in live_env.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
+    server, base = start_server(env, live_logs, "web-tail")
+    key, _ = make_key()
+    token = uuid.uuid4().hex
+    try:
+        with httpx.Client(timeout=20) as client:
+            with client.stream("GET", f"{base}/api/v1/integration/events/stream", params={"systems": "platform"},
+                               headers={"X-API-Key": key}) as response:
+                event = _emit_committed(token)  # the 200 came after the subscription
+                assert _read_until(response, token) == event.id
+    finally:
+        server.stop()
