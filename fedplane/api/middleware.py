@@ -65,7 +65,7 @@ class RequestIdMiddleware:
         ratelimit = getattr(request, "ratelimit", None)
         user = getattr(request, "user", None)
         if ratelimit is None and request.path.startswith(API_PREFIX) and user is not None and user.is_authenticated:
-            ratelimit = current_limits(user)  # the view refused before its throttle counted
+            ratelimit = current_limits(user, getattr(request, "auth", None))  # refused before its throttle counted
         if ratelimit:
             limit, remaining, reset_at = ratelimit
             response["X-RateLimit-Limit"] = str(limit)

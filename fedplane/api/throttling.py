@@ -2,6 +2,9 @@
 
 Every authenticated request counts in the `default` bucket; a view that sets
 `throttle_bucket = "training"` (or "deployment") also counts its writes there.
+Buckets belong to the credential (the seed: "per authentication token"): each API key
+has its own, so one client machine heartbeating with its key does not spend another's
+budget; JWT and session callers count per user.
 """
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import time
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
+from .models import ApiKey
 from .ratelimit import hit_buckets, peek
 
-__all__ = ["BucketThrottle", "current_limits"]
+__all__ = ["BucketThrottle", "caller_of", "current_limits"]
 
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -28,7 +32,8 @@ class BucketThrottle(BaseThrottle):
             buckets.append(extra)
         limits = [settings.RATE_LIMITS[bucket] for bucket in buckets]
         # All buckets in one call (one Redis round trip); counting stops at the first one over its limit.
-        windows = hit_buckets([(_key(b, user), limit) for b, limit in zip(buckets, limits)],
+        caller = caller_of(user, request.auth)
+        windows = hit_buckets([(_key(b, caller), limit) for b, limit in zip(buckets, limits)],
                               settings.RATE_LIMIT_WINDOW_SECONDS)
         tightest, denied = None, False
         for limit, window in zip(limits, windows):
@@ -47,13 +52,20 @@ class BucketThrottle(BaseThrottle):
         return self._wait
 
 
-def _key(bucket: str, user) -> str:
-    return f"ratelimit:{bucket}:{user.pk}"
+def caller_of(user, auth) -> str:
+    """Whose budget a request spends: the API key that made it, else its user."""
+    if isinstance(auth, ApiKey):
+        return f"key:{auth.prefix}"
+    return f"user:{user.pk}"
 
 
-def current_limits(user) -> tuple[int, int, int]:
-    """(limit, remaining, reset_at) of `user`'s default bucket without counting a request,
+def _key(bucket: str, caller: str) -> str:
+    return f"ratelimit:{bucket}:{caller}"
+
+
+def current_limits(user, auth=None) -> tuple[int, int, int]:
+    """(limit, remaining, reset_at) of the caller's default bucket without counting a request,
     for responses decided before the throttle ran (a missing scope, for one)."""
     limit = settings.RATE_LIMITS["default"]
-    window = peek(_key("default", user), settings.RATE_LIMIT_WINDOW_SECONDS)
+    window = peek(_key("default", caller_of(user, auth)), settings.RATE_LIMIT_WINDOW_SECONDS)
     return limit, max(0, limit - window.count), window.reset_at

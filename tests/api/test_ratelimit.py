@@ -132,3 +132,20 @@ def test_training_and_deployment_buckets_limit_writes(client, make_key, bucket, 
     data_of(read)
     assert _limits(read)[:2] == (100, 100 - (limit + 2))
     assert client.post(url, HTTP_X_API_KEY=other).status_code == 202
+
+
+@pytest.mark.django_db
+@override_settings(RATE_LIMITS={"default": 3, "training": 10, "deployment": 50})
+def test_each_api_key_spends_its_own_budget(client, make_user):
+    """Two client machines of one owner, each with its key: one exhausting its budget leaves the other's."""
+    from fedplane.api.services import api_key_issue
+
+    owner = make_user([])
+    site_a = api_key_issue(user=owner, name="site a", scopes=[])[1]
+    site_b = api_key_issue(user=owner, name="site b", scopes=[])[1]
+    for _ in range(3):
+        data_of(client.get("/api/v1/auth/me", HTTP_X_API_KEY=site_a))
+    error_of(client.get("/api/v1/auth/me", HTTP_X_API_KEY=site_a), 429, "RATE_LIMITED")
+    response = client.get("/api/v1/auth/me", HTTP_X_API_KEY=site_b)
+    data_of(response)
+    assert _limits(response)[:2] == (3, 2)

@@ -18,10 +18,12 @@ import time
 import httpx
 import numpy as np
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from fedplane.api.scopes import ALL_SCOPES
+from fedplane.api.scopes import ALL_SCOPES, Scope
+from fedplane.api.services import api_key_issue
 from fedplane.ops.platform import PlatformProcesses
 from flcore.demo.data import load_test_set, write_digits_partitions
 from flcore.runtime._process import die_with_parent
@@ -53,7 +55,7 @@ class Command(BaseCommand):
                 f"live dashboard: {platform.url}/dashboard/  (log in as demo / {password})"))
             api = httpx.Client(base_url=f"{platform.url}/api/v1", headers={"X-API-Key": key}, timeout=30)
             paths, test_path = write_digits_partitions(settings.VAR_DIR / "demo", opts["clients"])
-            clients = [self._start_client(platform.url, key, path, i) for i, path in enumerate(paths, 1)]
+            clients = [self._start_client(platform.url, self._client_key(i), path, i) for i, path in enumerate(paths, 1)]
             client_ids = self._wait_for_clients(api, len(paths), clients)
             execution = self._start_execution(api, opts, client_ids)
             final = self._follow(platform.url, key, api, execution["id"])
@@ -74,17 +76,22 @@ class Command(BaseCommand):
         """An API key for the tour and a fresh password for the dashboard, for user `demo`."""
         import secrets
 
-        from django.contrib.auth import get_user_model
-
-        from fedplane.api.services import api_key_issue
-
         user, _ = get_user_model().objects.get_or_create(
             username="demo", defaults={"is_staff": True, "is_superuser": True})
         password = secrets.token_urlsafe(9)
         user.set_password(password)
         user.save(update_fields=["password"])
-        _, plaintext = api_key_issue(user=user, name=f"demo {time.strftime('%H:%M:%S')}", scopes=sorted(ALL_SCOPES))
-        return plaintext, password
+        return self._issue_key("demo", sorted(ALL_SCOPES)), password
+
+    def _client_key(self, index: int) -> str:
+        """Each client machine its own key with a client's scopes only; rate limits count per key."""
+        return self._issue_key(f"demo client {index}", [Scope.FL_CLIENTS_MANAGE, Scope.FL_METRICS_VIEW])
+
+    @staticmethod
+    def _issue_key(name: str, scopes: list[str]) -> str:
+        user = get_user_model().objects.get(username="demo")
+        _, plaintext = api_key_issue(user=user, name=f"{name} {time.strftime('%H:%M:%S')}", scopes=scopes)
+        return plaintext
 
     def _start_client(self, url: str, key: str, path, index: int) -> subprocess.Popen:
         log = open(settings.VAR_DIR / "logs" / f"demo-client-{index}.log", "ab")
@@ -99,9 +106,10 @@ class Command(BaseCommand):
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in procs):
                 raise CommandError(f"a client exited; see {settings.VAR_DIR / 'logs'}/demo-client-*.log")
-            active = [c for c in api.get("/fl/clients", params={"status": "active", "search": "demo-client",
-                                                                  "limit": 100}).json()["data"]
-                      if c["nodeId"] is not None]
+            response = api.get("/fl/clients", params={"status": "active", "search": "demo-client", "limit": 100})
+            if response.status_code != 200:
+                raise CommandError(f"could not list the clients: {response.status_code} {response.text}")
+            active = [c for c in response.json()["data"] if c["nodeId"] is not None]
             names = {c["name"]: c["id"] for c in sorted(active, key=lambda c: c["lastSeen"])}
             if len(names) >= count:
                 self.stdout.write(f"{count} clients connected as Flower SuperNodes")
