@@ -63,7 +63,7 @@ def _key(bucket: str, caller: str) -> str:
     return f"ratelimit:{bucket}:{caller}"
 
 
-def current_limits(user, auth=None) -> tuple[int, int, int]:
+def current_limits(user, auth) -> tuple[int, int, int]:
     """(limit, remaining, reset_at) of the caller's default bucket without counting a request,
     for responses decided before the throttle ran (a missing scope, for one)."""
     limit = settings.RATE_LIMITS["default"]

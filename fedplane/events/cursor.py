@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
-from .models import Event
+from .models import Event, System
 from .sequencing import latest_position, position_after
 
-__all__ = ["EventCursor"]
+__all__ = ["EventCursor", "read_log"]
 
 PAGE = 500
 
@@ -26,7 +26,7 @@ def _page(after: int, systems: frozenset[str], until: int | None) -> list[dict]:
     return [e.as_delivery() for e in rows.order_by("position")[:PAGE]]
 
 
-async def _read_log(after: int, systems: frozenset[str], until: int | None = None):
+async def read_log(after: int, systems: frozenset[str] = frozenset(System.values), until: int | None = None):
     """Yield the deliveries of positions (after, until] of `systems`, in commit order."""
     while True:
         page = await _page(after, systems, until)
@@ -64,12 +64,12 @@ class EventCursor:
 
     async def catch_up(self):
         """Yield every committed event after the cursor from the log, advancing it."""
-        async for delivery in _read_log(self.position, self.systems):
+        async for delivery in read_log(self.position, self.systems):
             self.position = delivery["position"]
             yield delivery["event"]
 
     async def replay(self, after_event_id: int):
         """Yield what a subscriber that saw `after_event_id` last missed, up to this cursor."""
         after = await database_sync_to_async(position_after)(after_event_id)
-        async for delivery in _read_log(after, self.systems, until=self.position):
+        async for delivery in read_log(after, self.systems, until=self.position):
             yield delivery["event"]

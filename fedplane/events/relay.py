@@ -14,8 +14,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from .cursor import read_log
 from .groups import EVENTS_GROUP
-from .models import Event
 from .sequencing import latest_position
 
 __all__ = ["ensure_relay"]
@@ -24,16 +24,11 @@ log = logging.getLogger(__name__)
 _relays: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
 
 
-@database_sync_to_async
-def _deliveries_after(position: int) -> list[dict]:
-    return [e.as_delivery() for e in Event.objects.filter(position__gt=position).order_by("position")[:500]]
-
-
 async def _run(position: int) -> None:
     layer = get_channel_layer()
     while True:
         try:
-            for delivery in await _deliveries_after(position):
+            async for delivery in read_log(position):
                 await layer.group_send(EVENTS_GROUP, {"type": "event.message", **delivery})
                 position = delivery["position"]
         except Exception:

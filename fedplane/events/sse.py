@@ -51,8 +51,6 @@ async def _stream(layer, channel: str, cursor: EventCursor, subscription: Subscr
             except asyncio.TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
-            if "position" not in received:
-                continue
             for message in await cursor.receive(received):
                 if subscription.matches(message):
                     yield _frame(message)
