@@ -1,17 +1,27 @@
 """Enumerations of the federated-learning domain, one source for models, API and filters."""
 from django.db import models
 
-__all__ = ["ExecutionStatus", "ModelType", "Algorithm", "ClientStatus", "ClientRole", "RoundStatus",
+__all__ = ["ExecutionStatus", "Runtime", "Partitioning", "ModelType", "Algorithm", "ClientStatus", "ClientRole", "RoundStatus",
            "WeightingMode", "UpdatePhase", "Compute", "DataQuality"]
 
 
 class ExecutionStatus(models.TextChoices):
-    PENDING = "pending"
+    QUEUED = "queued"  # waiting for a worker slot, in order (the seed's "pending")
     RUNNING = "running"
     STOPPING = "stopping"
     STOPPED = "stopped"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+class Runtime(models.TextChoices):
+    DEPLOYMENT = "deployment"  # real SuperNodes on a SuperLink
+    SIMULATION = "simulation"  # virtual clients on Flower's Simulation Engine (Ray)
+
+
+class Partitioning(models.TextChoices):
+    IID = "iid"
+    DIRICHLET = "dirichlet"
 
 
 class ModelType(models.TextChoices):

@@ -8,7 +8,9 @@ __all__ = ["ExecutionFilterSet", "ClientFilterSet"]
 
 
 class ExecutionFilterSet(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=ExecutionStatus.choices)
+    # The seed filters waiting executions as "pending"; fedplane calls that state queued.
+    status = django_filters.ChoiceFilter(choices=[*ExecutionStatus.choices, ("pending", "Pending (queued)")],
+                                         method="filter_status")
     modelType = django_filters.ChoiceFilter(field_name="model_type", choices=ModelType.choices)
     algorithm = django_filters.CharFilter()
     dateFrom = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -17,6 +19,10 @@ class ExecutionFilterSet(django_filters.FilterSet):
     class Meta:
         model = TrainingExecution
         fields = ["status", "modelType", "algorithm", "dateFrom", "dateTo"]
+
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(status=ExecutionStatus.QUEUED if value == "pending" else value)
 
 
 class ClientFilterSet(django_filters.FilterSet):

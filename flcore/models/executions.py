@@ -7,13 +7,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from ..choices import Algorithm, ExecutionStatus, ModelType
+from ..choices import Algorithm, ExecutionStatus, ModelType, Runtime
 
 
 class TrainingExecution(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    status = models.CharField(max_length=10, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING,
+    status = models.CharField(max_length=10, choices=ExecutionStatus.choices, default=ExecutionStatus.QUEUED,
                               db_index=True)
+    runtime = models.CharField(max_length=12, choices=Runtime.choices, default=Runtime.DEPLOYMENT)
     model_type = models.CharField(max_length=16, choices=ModelType.choices, db_index=True)
     algorithm = models.CharField(max_length=64, default=Algorithm.FEDAVG)
     # rounds, minClients, clientFraction, localEpochs, batchSize, learningRate, model, ...
@@ -21,6 +22,9 @@ class TrainingExecution(models.Model):
     privacy_config = models.JSONField(default=dict, blank=True)
     # strategy options, weights (uniform|proportional|performance), validation {enabled, threshold, metrics}
     aggregation_config = models.JSONField(default=dict, blank=True)
+    # simulation: Flower's backend config (client resources) and how the dataset was split
+    backend_config = models.JSONField(default=dict, blank=True)
+    data_partitioning = models.JSONField(default=dict, blank=True)
     current_round = models.PositiveIntegerField(default=0)
     total_rounds = models.PositiveIntegerField()
     participating_clients = models.PositiveIntegerField(default=0)
@@ -40,6 +44,7 @@ class TrainingExecution(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True, db_index=True)  # last enqueued: the queue's order
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -18,6 +18,10 @@ class TrainingRound(models.Model):
     metrics = models.JSONField(default=dict, blank=True)  # {"train": {...}, "evaluate": {...}, "privacy": {...}}
     timings = models.JSONField(default=dict, blank=True)  # seconds per phase
     lost_node_ids = models.JSONField(default=list, blank=True)
+    # [{nodeId, clientId, partitionId, phase, seconds, lateBySeconds, timedOut}]
+    stragglers = models.JSONField(default=list, blank=True)
+    # the round settings that applied: roundTimeoutSeconds, minResponders, acceptedFailureFraction
+    settings = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -34,6 +38,7 @@ class ClientUpdate(models.Model):
     client = models.ForeignKey("flcore.FLClient", null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="updates")
     node_id = models.CharField(max_length=20)  # Flower node ids are uint64
+    partition_id = models.PositiveIntegerField(null=True, blank=True)  # a simulation's virtual client
     phase = models.CharField(max_length=8, choices=UpdatePhase.choices)
     num_examples = models.PositiveIntegerField(default=0)
     metrics = models.JSONField(default=dict, blank=True)

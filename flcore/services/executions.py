@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from ..choices import ClientStatus, ExecutionStatus as S
 from ..errors import (ExecutionNotFound, InsufficientClients, InvalidTransition, ModelIncompatible,
@@ -43,7 +44,7 @@ def execution_create(*, user, model_type: str, algorithm: str, config: dict[str,
                      privacy_config: dict[str, Any] | None = None,
                      aggregation_config: dict[str, Any] | None = None,
                      client_ids: list[str] | None = None) -> TrainingExecution:
-    """Validate against the registered clients, store the execution as pending, queue its run."""
+    """Validate against the registered clients, store the execution as queued, queue its run."""
     min_clients = int(config["minClients"])
     registered = available_clients()
     if min_clients > registered:
@@ -60,7 +61,8 @@ def execution_create(*, user, model_type: str, algorithm: str, config: dict[str,
     _check_privacy(algorithm, privacy_config or {}, min_clients)
     execution = TrainingExecution.objects.create(
         model_type=model_type, algorithm=algorithm, config=config, privacy_config=privacy_config or {},
-        aggregation_config=aggregation_config or {}, total_rounds=int(config["rounds"]), created_by=user)
+        aggregation_config=aggregation_config or {}, total_rounds=int(config["rounds"]), created_by=user,
+        queued_at=timezone.now())
     if client_ids:
         from .clients import client_assign
         for client_id in client_ids:
@@ -97,7 +99,7 @@ def execution_stop(*, execution_id, reason: str = "", save_checkpoint: bool = Tr
     execution.stop_requested, execution.stop_reason = True, reason[:500]
     execution.save_checkpoint_on_stop = save_checkpoint
     fields = ("stop_requested", "stop_reason", "save_checkpoint_on_stop")
-    if execution.status == S.PENDING:
+    if execution.status == S.QUEUED:
         transition(execution, S.STOPPED, data={"reason": reason}, save_fields=fields)
     elif execution.status == S.RUNNING:
         transition(execution, S.STOPPING, data={"reason": reason}, save_fields=fields)
@@ -128,7 +130,7 @@ def execution_resume(*, execution_id, from_round: int | None = None,
     execution.config, execution.total_rounds = config, int(config["rounds"])
     execution.resume_from_round, execution.stop_requested, execution.stop_reason = from_round, False, ""
     execution.attempts = 0
-    transition(execution, S.PENDING, data={"fromRound": from_round},
+    transition(execution, S.QUEUED, data={"fromRound": from_round},
                save_fields=("config", "total_rounds", "resume_from_round", "stop_requested", "stop_reason",
                             "attempts"))
     dispatch_run(execution)

@@ -47,7 +47,7 @@ def _claim(execution_id: str, task_id: str, worker: str) -> Claim | None:
         now = timezone.now()
         fields = ("celery_task_id", "worker", "heartbeat_at", "attempts", "resume_from_round")
         abandoned = ""
-        if execution.status == S.PENDING:
+        if execution.status == S.QUEUED:
             from_round = execution.resume_from_round or 0
         elif execution.status in (S.RUNNING, S.STOPPING):
             stale = execution.heartbeat_at is None or now - execution.heartbeat_at > STALE_AFTER

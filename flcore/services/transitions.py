@@ -12,12 +12,12 @@ from ..models import TrainingExecution
 __all__ = ["ALLOWED", "transition"]
 
 ALLOWED: dict[str, set[str]] = {
-    S.PENDING: {S.RUNNING, S.STOPPED, S.FAILED},
+    S.QUEUED: {S.RUNNING, S.STOPPED, S.FAILED},
     S.RUNNING: {S.RUNNING, S.STOPPING, S.STOPPED, S.COMPLETED, S.FAILED},
     S.STOPPING: {S.STOPPED, S.COMPLETED, S.FAILED},
-    S.STOPPED: {S.PENDING},
-    S.FAILED: {S.PENDING},
-    S.COMPLETED: {S.PENDING},  # resume from an earlier round's checkpoint
+    S.STOPPED: {S.QUEUED},
+    S.FAILED: {S.QUEUED},
+    S.COMPLETED: {S.QUEUED},  # resume from an earlier round's checkpoint
 }
 
 # The seed's event for entering each state (None: no event of its own).
@@ -26,7 +26,7 @@ EVENT_FOR = {
     S.COMPLETED: "execution.completed",
     S.FAILED: "execution.failed",
     S.STOPPED: "execution.stopped",
-    S.PENDING: "execution.queued",
+    S.QUEUED: "execution.queued",
     S.STOPPING: "execution.stopping",
 }
 
@@ -47,10 +47,13 @@ def transition(execution: TrainingExecution, to: str, *, data: dict | None = Non
     if to == S.RUNNING and execution.started_at is None:
         execution.started_at = now
         fields.add("started_at")
+    if to == S.QUEUED:  # the queue's order: executions start in the order they were queued
+        execution.queued_at = now
+        fields.add("queued_at")
     if to in (S.COMPLETED, S.FAILED, S.STOPPED):
         execution.completed_at = now
         fields.add("completed_at")
-    if error_code or to in (S.PENDING, S.RUNNING):
+    if error_code or to in (S.QUEUED, S.RUNNING):
         execution.error_code, execution.error_message = error_code, error_message
         fields |= {"error_code", "error_message"}
     execution.save(update_fields=sorted(fields))

@@ -39,7 +39,7 @@ def test_search_filters_and_columns(console, world):
     assert str(execution.pk) in page and "0 results" not in page
     assert "0 results" in console.get(console.changelist(TrainingExecution), q="no-such-thing").content.decode()
     assert console.get(console.changelist(TrainingExecution), status__exact="running").context["cl"].result_count == 0
-    assert console.get(console.changelist(TrainingExecution), status__exact="pending").context["cl"].result_count == 1
+    assert console.get(console.changelist(TrainingExecution), status__exact="queued").context["cl"].result_count == 1
     assert console.get(console.changelist(FLClient), q="site-1").context["cl"].result_count == 1
     assert console.get(console.changelist(Event), system__exact="fl").context["cl"].result_count > 0
     # the execution's page shows its rounds with their loss and accuracy
@@ -60,7 +60,7 @@ def test_start_training_creates_an_execution_with_the_selected_clients(console, 
     execution = TrainingExecution.objects.get()
     assert done.redirect_chain[-1][0].endswith(f"/admin/flcore/trainingexecution/{execution.pk}/change/")
     assert any(str(execution.pk) in m for m in console.messages(done))
-    assert execution.status in ("pending", "running") and execution.algorithm == "fedprox"
+    assert execution.status in ("queued", "running") and execution.algorithm == "fedprox"
     assert execution.total_rounds == 4 and execution.config["learningRate"] == 0.05  # the API's default
     assert set(execution.assignments.values_list("client_id", flat=True)) == {c.pk for c in fl_clients}
     assert AuditEntry.objects.filter(view_name="admin:start_training", status_code=202).exists()
@@ -106,7 +106,7 @@ def test_stop_resume_and_trigger_aggregation(console, world):
     TrainingExecution.objects.filter(pk=execution.pk).update(status="stopped")
     console.action(TrainingExecution, "resume_executions", [execution])
     execution.refresh_from_db()
-    assert execution.status == "pending" and execution.resume_from_round == 1
+    assert execution.status == "queued" and execution.resume_from_round == 1
 
 
 def test_replicate_and_deploy_model_versions(console, version):

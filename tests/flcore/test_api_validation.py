@@ -71,7 +71,7 @@ def test_unknown_execution_is_fl001_on_every_route(fl_api):
 def test_accepted_execution_is_202_pending_then_stops_at_once_and_resume_needs_a_checkpoint(fl_api):
     clients = _register(fl_api, 2)
     created = data_of(fl_api.post("/api/v1/fl/executions", _execution(clients=clients)), 202)["data"]
-    assert created["status"] == "pending" and created["totalRounds"] == 3 and created["currentRound"] == 0
+    assert created["status"] == "queued" and created["totalRounds"] == 3 and created["currentRound"] == 0
     stopped = data_of(fl_api.post(f"/api/v1/fl/executions/{created['id']}/stop", {"reason": "not today"}), 202)
     assert stopped["data"]["status"] == "stopped" and stopped["data"]["stopReason"] == "not today"
     error_of(fl_api.post(f"/api/v1/fl/executions/{created['id']}/stop", {}), 409, "CONFLICT")
@@ -149,7 +149,7 @@ def test_trigger_names_only_the_executions_own_clients_and_never_a_dp_run(fl_api
     ids = _register(fl_api, 3)
     created = data_of(fl_api.post("/api/v1/fl/executions", _execution(clients=ids[:2])), 202)["data"]
     url = f"/api/v1/fl/aggregation/{created['id']}/trigger"
-    error_of(fl_api.post(url, {"clients": [ids[0]], "waitForAll": True}), 409, "CONFLICT")  # still pending
+    error_of(fl_api.post(url, {"clients": [ids[0]], "waitForAll": True}), 409, "CONFLICT")  # still queued
     TrainingExecution.objects.filter(pk=created["id"]).update(status="running")
 
     error = error_of(fl_api.post(url, {"clients": [ids[2]], "waitForAll": True}), 422, "FL004")

@@ -82,7 +82,7 @@ def test_stop_then_resume_continues_from_the_checkpoint(fl_http, fl_worker, join
     sha2 = fl_http.get(f"/fl/executions/{execution['id']}/rounds/2").json()["data"]["aggregatedModel"]["sha256"]
 
     resumed = fl_http.post(f"/fl/executions/{execution['id']}/resume", json={"fromRound": 2})
-    assert resumed.status_code == 202 and resumed.json()["data"]["status"] == "pending"
+    assert resumed.status_code == 202 and resumed.json()["data"]["status"] == "queued"
     final = wait_for_status(fl_http, execution["id"])
     assert final["status"] == "completed" and final["currentRound"] == 5, (final, fl_worker.log_tail(80))
     starts = [e for e in events_of(fl_http, execution["id"]) if e["event"] == "execution.started"]

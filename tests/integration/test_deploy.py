@@ -178,7 +178,7 @@ class TestCoordination:
         assert created["federatedLearning"]["mode"] == "join"
         self._advance(created["id"])
         status = _ok(admin.get(f"{BASE}/deployments/{created['id']}"))
-        # No worker runs the execution here: it stays pending, so the training half waits.
+        # No worker runs the execution here: it stays queued, so the training half waits.
         assert status["status"] == "training" and status["federatedLearning"]["executionId"] == execution["id"]
         training_step = next(s for s in status["steps"] if s["name"] == "training")
         assert training_step["status"] == "running"
@@ -190,7 +190,7 @@ class TestCoordination:
         assert undo["status"] == "undone" and undo["detail"]["unassignedClients"] == [w["clients"][1]["id"]]
         assert list(ClientAssignment.objects.filter(execution_id=execution["id"])
                     .values_list("client_id", flat=True)) == [uuid.UUID(w["clients"][0]["id"])]
-        assert _ok(admin.get(f"/api/v1/fl/executions/{execution['id']}"))["status"] == "pending"
+        assert _ok(admin.get(f"/api/v1/fl/executions/{execution['id']}"))["status"] == "queued"
 
     def test_a_resumed_execution_is_stopped_again_by_the_rollback(self, admin, world):
         w = world(node_ids=(401, 402))
@@ -201,7 +201,7 @@ class TestCoordination:
         created = _ok(admin.post(f"{BASE}/deploy", _body(w, federatedLearning=training)), 202)
         assert created["federatedLearning"]["mode"] == "resume"
         self._advance(created["id"])
-        assert _ok(admin.get(f"/api/v1/fl/executions/{execution['id']}"))["status"] == "pending"  # queued again
+        assert _ok(admin.get(f"/api/v1/fl/executions/{execution['id']}"))["status"] == "queued"  # queued again
         rolled = _ok(admin.post(f"{BASE}/deployments/{created['id']}/rollback", {}))
         assert {s["name"]: s["status"] for s in rolled["steps"]}["rollback:training"] == "undone"
         assert _ok(admin.get(f"/api/v1/fl/executions/{execution['id']}"))["status"] == "stopped"

@@ -48,7 +48,7 @@ def training_mode(execution_id: str | None, spec: dict | None, clients: int) -> 
                                       details={"clients": clients, "minClients": min_clients})
         return TrainingMode.START
     execution = execution_get(execution_id)  # FL001
-    if execution.status in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
+    if execution.status in (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING):
         return TrainingMode.JOIN
     if execution.status in (ExecutionStatus.STOPPED, ExecutionStatus.FAILED):
         return TrainingMode.RESUME

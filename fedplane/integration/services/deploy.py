@@ -203,7 +203,7 @@ def _follow(d: UnifiedDeployment) -> float | None:
     requirements_sync(d)
     if d.status != U.COMPLETED or not d.execution_id:
         return None
-    running = d.execution.status in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.STOPPING)
+    running = d.execution.status in (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.STOPPING)
     return SLOW_POLL_SECONDS if running else None
 
 

@@ -142,7 +142,7 @@ def training_check(d: UnifiedDeployment) -> Outcome:
     detail = {"executionId": str(execution.pk), "executionStatus": execution.status}
     if execution.status in (ExecutionStatus.RUNNING, ExecutionStatus.COMPLETED):
         return Outcome(SUCCEEDED, detail=detail)
-    if execution.status == ExecutionStatus.PENDING:
+    if execution.status == ExecutionStatus.QUEUED:
         return Outcome(WAITING, detail=detail)
     code = execution.error_code or "FL003"
     message = execution.error_message or f"The execution is {execution.status} before it started training."
