@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["REPLY_INFO_KEY", "ClientUpdate", "ExecutionResult", "Metric", "RoundDirective", "RoundRecord"]
+__all__ = ["REPLY_INFO_KEY", "ClientUpdate", "ExecutionResult", "Metric", "RoundDirective", "RoundRecord",
+           "RoundSettings", "Straggler"]
 
 # A metric value as Flower's MetricRecord holds it.
 Metric = int | float | list[int] | list[float]
@@ -33,6 +34,37 @@ class ClientUpdate:
         value = self.node_config.get("fedplane-client-id")
         return None if value is None else str(value)
 
+    @property
+    def partition_id(self) -> int | None:
+        """A simulation's virtual client: Flower's ``partition-id`` node config."""
+        value = self.node_config.get("partition-id")
+        return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class Straggler:
+    """A sampled node that answered far behind the others, or not before the round timeout."""
+
+    node_id: int
+    phase: str  # train | evaluate
+    seconds: float | None  # push-to-reply; None: no reply before the timeout
+    late_by_seconds: float  # behind the phase's median reply (at least, when timed out)
+    timed_out: bool
+
+
+@dataclass(frozen=True)
+class RoundSettings:
+    """What an operator may change between rounds of a running training.
+
+    ``timeout``: seconds a phase waits for replies. ``min_responders``: good replies a
+    phase needs (None: the execution's ``min_clients``). ``accepted_failure_fraction``:
+    share of the sampled nodes that may fail (error or no reply) before the round fails.
+    """
+
+    timeout: float = 600.0
+    min_responders: int | None = None
+    accepted_failure_fraction: float = 1.0
+
 
 @dataclass
 class RoundRecord:
@@ -48,6 +80,8 @@ class RoundRecord:
     evaluate_metrics: dict[str, Metric]
     lost_node_ids: list[int] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    stragglers: list[Straggler] = field(default_factory=list)
+    settings: RoundSettings | None = None  # the settings the round ran with
 
 
 @dataclass(frozen=True)
