@@ -6,6 +6,7 @@ limits) and CELERY_BROKER_URL. Every variable is documented in README.md.
 """
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -105,6 +106,8 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'fedplane.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Django's backend, sized to this SQLite's variable limit (bulk writes in one statement).
+    DATABASES["default"]["ENGINE"] = "fedplane.sqlite3"
     # WAL lets the web server and the worker read while the other writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE",
@@ -202,6 +205,14 @@ FLCORE_STALE_SECONDS = env.float("FLCORE_STALE_SECONDS", default=45.0)
 # name -> "package.module:StrategyClass" (a Flower message-API Strategy)
 FLCORE_STRATEGY_PLUGINS = env.dict("FLCORE_STRATEGY_PLUGINS", default={})
 FEDPLANE_ARTIFACT_ROOT = Path(env.str("FEDPLANE_ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts")))
+# Simulations (runtime "simulation"): an existing Ray cluster to run virtual clients on
+# (host:port of its head, as `ray start --head` prints); empty: a local Ray per simulation.
+RAY_ADDRESS = env.str("RAY_ADDRESS", default="")
+# CPUs of the local Ray a simulation starts (the most one virtual client may ask for).
+FLCORE_SIMULATION_CPUS = env.int("FLCORE_SIMULATION_CPUS", default=os.cpu_count() or 1)
+FLCORE_SIMULATION_MAX_SUPERNODES = env.int("FLCORE_SIMULATION_MAX_SUPERNODES", default=10_000)
+# Seconds to wait for RAY_ADDRESS to accept a connection before the execution fails (FL003).
+FLCORE_RAY_CONNECT_TIMEOUT = env.float("FLCORE_RAY_CONNECT_TIMEOUT", default=5.0)
 
 # --- Module Federation registry -------------------------------------------------
 # Seconds a fetch of a remote entry or an mf-manifest.json may take in total (MF007 past it).

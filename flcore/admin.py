@@ -15,12 +15,13 @@ from fedplane.api.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceWrittenAdmi
 from fedplane.api.errors import DomainError
 
 from .api.serializers import ExecutionCreateSerializer
-from .choices import Algorithm
+from .choices import Algorithm, ExecutionStatus
 from .models import (AggregatedModel, ClientAssignment, ClientUpdate, FLClient, PerformanceMetric, TrainingExecution,
                      TrainingRound)
 from .services import aggregation as aggregation_services
 from .services import clients as client_services
 from .services import executions as execution_services
+from .services.queue import execution_queue
 
 __all__ = ["TrainingExecutionAdmin", "FLClientAdmin", "StartTrainingForm"]
 
@@ -52,6 +53,10 @@ class RoundInline(RoundMetricsMixin, ReadOnlyInline):
     fields = ("round_number", "status", "accepted", "loss", "accuracy", "train_loss", "started_at", "completed_at")
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def _task_link(task_id: str):
     if not task_id:
         return "-"
@@ -70,6 +75,25 @@ class TrainingExecutionAdmin(ServiceWrittenAdmin):
     readonly_fields = ("celery_task", "task_state")
     inlines = [RoundInline]
     actions = ("stop_executions", "resume_executions", "trigger_aggregation")
+
+    def get_list_display(self, request):
+        snapshot = []  # once per page, and only when the page shows a queued execution
+
+        @admin.display(description="queue")
+        def queue_position(obj) -> str:
+            if obj.status != ExecutionStatus.QUEUED:
+                return "-"
+            if not snapshot:
+                snapshot.append(execution_queue())
+            entry = snapshot[0].entry(obj.pk)
+            if entry is None:
+                return "-"
+            wait = entry.estimated_start_seconds
+            return f"#{entry.position}" + ("" if wait is None else f", starts in ~{_duration(wait)}")
+
+        display = list(super().get_list_display(request))
+        display.insert(display.index("status") + 1, queue_position)
+        return display
 
     @admin.display(description="Celery task", ordering="celery_task_id")
     def celery_task(self, obj):

@@ -3,7 +3,7 @@ from fedplane.api.errors import DomainError
 
 __all__ = ["ExecutionNotFound", "InsufficientClients", "TrainingFailed", "AggregationError",
            "ClientDisconnected", "ModelIncompatible", "PrivacyViolation", "ConvergenceFailed",
-           "ClientNotFound", "InvalidTransition", "RoundNotFound"]
+           "ClientNotFound", "InvalidTransition", "RoundNotFound", "DatasetNotFound"]
 
 
 class ExecutionNotFound(DomainError):
@@ -40,6 +40,10 @@ class ConvergenceFailed(DomainError):
 
 class ClientNotFound(DomainError):
     code, status, default_message = "NOT_FOUND", 404, "Client not found."
+
+
+class DatasetNotFound(DomainError):
+    code, status, default_message = "NOT_FOUND", 404, "Dataset not found."
 
 
 class RoundNotFound(DomainError):

@@ -1,5 +1,5 @@
-"""JSON request bodies parsed with orjson (several times faster than the standard library
-on numeric payloads such as predict batches)."""
+"""Request body parsers: JSON with orjson (several times faster than the standard library
+on numeric payloads such as predict batches), and raw bytes for uploads."""
 from __future__ import annotations
 
 import io
@@ -7,7 +7,7 @@ import io
 import orjson
 from rest_framework import parsers
 
-__all__ = ["JSONParser"]
+__all__ = ["JSONParser", "RawBytesParser"]
 
 _UTF8 = frozenset({"utf-8", "utf8"})
 
@@ -26,3 +26,13 @@ class JSONParser(parsers.JSONParser):
             except orjson.JSONDecodeError:
                 pass
         return super().parse(io.BytesIO(raw), media_type, parser_context)
+
+
+class RawBytesParser(parsers.BaseParser):
+    """Hands the body stream to the view untouched (artifact and dataset uploads, CSV, OIP
+    binary tensors)."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream

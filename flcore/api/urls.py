@@ -2,11 +2,12 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import views, views_aggregation, views_metrics
+from . import views, views_aggregation, views_datasets, views_metrics
 
 router = SimpleRouter(trailing_slash=False)
 router.register("executions", views.ExecutionViewSet, basename="fl-execution")
 router.register("clients", views.ClientViewSet, basename="fl-client")
+router.register("datasets", views_datasets.DatasetViewSet, basename="fl-dataset")
 
 rounds = views.RoundViewSet
 urlpatterns = [

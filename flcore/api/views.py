@@ -15,6 +15,7 @@ from ..filtersets import ClientFilterSet, ExecutionFilterSet
 from ..models import ClientUpdate, FLClient, TrainingExecution, TrainingRound
 from ..services import clients as client_services
 from ..services import executions as execution_services
+from ..services.queue import execution_queue
 from . import serializers as s
 
 
@@ -39,7 +40,8 @@ class ExecutionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data = payload.validated_data
         execution = execution_services.execution_create(
             user=request.user, model_type=data["modelType"], algorithm=data["algorithm"], config=data["config"],
-            privacy_config=data.get("privacyConfig"), client_ids=[str(c) for c in data.get("clients", [])])
+            privacy_config=data.get("privacyConfig"), client_ids=[str(c) for c in data.get("clients", [])],
+            runtime=data["runtime"], backend_config=data.get("backendConfig"))
         return Response(s.ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.StopSerializer, responses={202: s.ExecutionSerializer})
@@ -61,6 +63,18 @@ class ExecutionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             execution_id=pk, from_round=payload.validated_data.get("fromRound"),
             adjust_config=payload.validated_data.get("adjustConfig"))
         return Response(s.ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={200: s.ExecutionPartitioningSerializer})
+    @action(detail=True, methods=["get"])
+    def partitioning(self, request, pk=None):
+        """How a simulation's dataset was split: per virtual client, its size and label counts."""
+        return Response(s.ExecutionPartitioningSerializer(execution_services.execution_get(pk)).data)
+
+    @extend_schema(responses={200: s.QueueSerializer}, filters=False)
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
+    def queue(self, request):
+        """Executions waiting for a worker slot, in the order they start, with estimated starts."""
+        return Response(s.QueueSerializer(execution_queue()).data)
 
 
 class RoundViewSet(viewsets.GenericViewSet):

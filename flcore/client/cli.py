@@ -23,6 +23,7 @@ import httpx
 import psutil
 
 from ..runtime.credentials import node_key
+from ..runtime.fab import DEFAULT_CLIENTAPP
 from ..runtime.supernode import SuperNodeProcess
 from .api import ApiError, FedplaneApi
 from .profile import data_profile
@@ -54,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     join.add_argument("--stock", action="store_true",
                       help="let the SuperNode start a ClientApp process per message (slower) instead of "
                            "fedplane's warm executor")
+    join.add_argument("--client-app", default=DEFAULT_CLIENTAPP, metavar="MODULE:APP",
+                      help="the ClientApp the warm executor imports at start: the one your executions use "
+                           "(default %(default)s, which needs torch; flcore.runtime.numpy_app:app does not)")
     join.add_argument("--log-dir", type=Path, help="where the SuperNode writes its logs (default: a temp dir)")
     profile = sub.add_parser("profile", help="print the data profile of a file")
     profile.add_argument("--data", required=True, type=Path)
@@ -87,7 +91,7 @@ def join(args: argparse.Namespace) -> int:
     auth_key = key_path if flower.get("nodeAuth") else None
     node = SuperNodeProcess(superlink, {"fedplane-client-id": client_id, "data-path": str(args.data.resolve())},
                             root_certificates=args.root_certificates, auth_private_key=auth_key,
-                            warm=not args.stock,
+                            warm=not args.stock, preload=args.client_app,
                             log_path=args.log_dir / f"supernode-{client_id}.log" if args.log_dir else None)
     print(f"client {client_id} registered; starting SuperNode -> {superlink}", flush=True)
     node.start()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime.model import read_xy
+from ..runtime.local_data import read_xy  # numpy only: joining needs no torch
 
 __all__ = ["data_profile"]
 

@@ -5,6 +5,13 @@ process (one Flower run per OS process at a time). See docs/flower.md.
 The ClientApp (``flcore.runtime.app``, imports torch) is not imported here.
 """
 
+import os as _os
+
+# Flower reads these once, on import: no calls home from a worker or a simulation.
+_os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+_os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
+
+# pylint: disable=wrong-import-position
 from .control import list_nodes, register_node, run_status, stop_run, unregister_node
 from .credentials import generate_dev_tls, generate_node_key, node_key, public_key_pem
 from .driver import FlowerDriver
@@ -14,10 +21,12 @@ from .errors import (
     InsufficientClients,
     ProcessStartError,
     RunStopped,
+    TooManyFailures,
 )
 from .execution import run_execution
+from .simulation import SimulationUnavailable, check_ray_reachable, run_simulation
 from .fab import build_fab
-from .records import ClientUpdate, ExecutionResult, RoundDirective, RoundRecord
+from .records import ClientUpdate, ExecutionResult, RoundDirective, RoundRecord, RoundSettings, Straggler
 from .rounds import run_round
 from .secure import SecureAggregation, run_secure_round
 from .superlink import SuperLinkProcess, TlsFiles
@@ -33,7 +42,11 @@ __all__ = [
     "ProcessStartError",
     "RoundDirective",
     "RoundRecord",
+    "RoundSettings",
     "RunStopped",
+    "SimulationUnavailable",
+    "Straggler",
+    "TooManyFailures",
     "SecureAggregation",
     "SuperLinkProcess",
     "SuperNodeProcess",
@@ -46,7 +59,9 @@ __all__ = [
     "public_key_pem",
     "register_node",
     "unregister_node",
+    "check_ray_reachable",
     "run_execution",
+    "run_simulation",
     "run_round",
     "run_secure_round",
     "run_status",

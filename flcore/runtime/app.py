@@ -27,6 +27,7 @@ from flwr.clientapp import ClientApp
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.compat.common.recorddict_compat import fitres_to_recorddict, recorddict_to_fitins
 
+from .local_data import data_path_of
 from .model import build_model, evaluate, load_data, train
 from .records import REPLY_INFO_KEY
 
@@ -68,7 +69,7 @@ def train_handler(msg: Message, context: Context) -> Message:
     """Train the received global model on local data; reply with new weights."""
     started = time.monotonic()
     config = _config(msg, context)
-    data = load_data(str(context.node_config["data-path"]), config)
+    data = load_data(data_path_of(context.node_config, config), config)
     model = _model(msg, config)
     loss, acc = train(model, data, config)
     metrics: dict[str, MetricRecordValues] = {
@@ -92,7 +93,7 @@ def secure_train_handler(msg: Message, context: Context) -> Message:
     started = time.monotonic()
     fitins = recorddict_to_fitins(msg.content, keep_input=True)
     config = {**context.run_config, **fitins.config}
-    data = load_data(str(context.node_config["data-path"]), config)
+    data = load_data(data_path_of(context.node_config, config), config)
     model = build_model(config)
     names = list(model.state_dict())
     model.load_state_dict({name: torch.as_tensor(value) for name, value in
@@ -111,7 +112,7 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
     """Evaluate the received global model on the local held-out split."""
     started = time.monotonic()
     config = _config(msg, context)
-    data = load_data(str(context.node_config["data-path"]), config)
+    data = load_data(data_path_of(context.node_config, config), config)
     loss, acc = evaluate(_model(msg, config), data.x_eval, data.y_eval)
     metrics: dict[str, MetricRecordValues] = {
         "num-examples": len(data.y_eval),

@@ -32,15 +32,56 @@ from flwr.supercore.task_identity import TaskIdentity
 from . import discovery
 from .control import control_client, start_run, start_run_lock
 from .errors import RunStopped
-from .grid import FedplaneGrid
+from .grid import ExchangeMixin, FedplaneGrid
 from .heartbeat import is_stop_status
 from .retry import transient_retry
 
-__all__ = ["FlowerDriver"]
+__all__ = ["FlowerDriver", "NodeSelection"]
 
 
-class FlowerDriver:
-    """One claimed Flower run: its grid, heartbeat and final status."""
+class NodeSelection:
+    """Which online nodes a run may sample: by node id, or by the fedplane client they serve."""
+
+    def __init__(self, node_ids: Collection[int] | None, client_ids: Collection[str] | None,
+                 poll_interval: float) -> None:
+        self.node_ids = set(node_ids) if node_ids is not None else None
+        self.client_ids = {str(c) for c in client_ids} if client_ids is not None else None
+        self.poll_interval = poll_interval
+        self.node_configs: dict[int, dict[str, object]] = {}  # node id -> --node-config
+        self.run_id = 0
+
+    @property
+    def grid(self) -> ExchangeMixin:
+        raise NotImplementedError
+
+    def _allowed(self, node_id: int) -> bool:
+        if self.node_ids is not None and node_id not in self.node_ids:
+            return False
+        if self.client_ids is None:
+            return True
+        return str(self.node_configs.get(node_id, {}).get("fedplane-client-id")) in self.client_ids
+
+    def wait_for_nodes(self, count: int, timeout: float) -> list[int]:
+        """Wait for ``count`` allowed online nodes; ``InsufficientClients`` after ``timeout``."""
+        grid = self.grid
+        grid.require_nodes(count, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.client_ids is not None:
+                # Node ids are random per SuperNode start; only the node config
+                # names the fedplane client, so ask new nodes for theirs.
+                unknown = grid.connected_node_ids() - self.node_configs.keys()
+                if unknown:
+                    remaining = max(1.0, deadline - time.monotonic())
+                    self.node_configs.update(discovery.discover(grid, unknown, remaining))
+            ids = grid.get_node_ids()
+            if len(ids) >= count:
+                return ids
+            time.sleep(self.poll_interval)
+
+
+class FlowerDriver(NodeSelection):
+    """One claimed Flower run on a SuperLink: its grid, heartbeat and final status."""
 
     def __init__(
         self,
@@ -53,15 +94,11 @@ class FlowerDriver:
         client_ids: Collection[str] | None = None,
         lock: Callable[[str], AbstractContextManager[object]] = start_run_lock,
     ) -> None:
+        super().__init__(node_ids, client_ids, poll_interval)
         self.superlink = superlink
         self.insecure = insecure
         self.root_certificates = root_certificates
-        self.poll_interval = poll_interval
-        self.node_ids = set(node_ids) if node_ids is not None else None
-        self.client_ids = {str(c) for c in client_ids} if client_ids is not None else None
         self.lock = lock
-        self.node_configs: dict[int, dict[str, object]] = {}  # node id -> --node-config
-        self.run_id = 0
         self._grid: FedplaneGrid | None = None
 
     @property
@@ -135,31 +172,6 @@ class FlowerDriver:
             client.PushTaskOutput(PushTaskOutputRequest(sub_status=status, details=details))
         finally:
             client.close()
-
-    def _allowed(self, node_id: int) -> bool:
-        if self.node_ids is not None and node_id not in self.node_ids:
-            return False
-        if self.client_ids is None:
-            return True
-        return str(self.node_configs.get(node_id, {}).get("fedplane-client-id")) in self.client_ids
-
-    def wait_for_nodes(self, count: int, timeout: float) -> list[int]:
-        """Wait for ``count`` allowed online nodes; ``InsufficientClients`` after ``timeout``."""
-        grid = self.grid
-        grid.require_nodes(count, timeout)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.client_ids is not None:
-                # Node ids are random per SuperNode start; only the node config
-                # names the fedplane client, so ask new nodes for theirs.
-                unknown = grid.connected_node_ids() - self.node_configs.keys()
-                if unknown:
-                    remaining = max(1.0, deadline - time.monotonic())
-                    self.node_configs.update(discovery.discover(grid, unknown, remaining))
-            ids = grid.get_node_ids()
-            if len(ids) >= count:
-                return ids
-            time.sleep(self.poll_interval)
 
     def finish(self, status: str, details: str = "") -> None:
         """Push the run's final status (COMPLETED, STOPPED or FAILED) and let go."""

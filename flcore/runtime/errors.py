@@ -11,6 +11,7 @@ __all__ = [
     "InsufficientClients",
     "ProcessStartError",
     "RunStopped",
+    "TooManyFailures",
 ]
 
 
@@ -42,6 +43,21 @@ class ClientDisconnected(FlowerRuntimeError):
         self.round_number = round_number
         self.replied = replied
         self.required = required
+        self.lost_node_ids = lost
+
+
+class TooManyFailures(ClientDisconnected):
+    """More of a round's sampled nodes failed than its accepted failure fraction allows."""
+
+    def __init__(self, round_number: int, failed: int, sampled: int, accepted: float, lost: list[int]):
+        FlowerRuntimeError.__init__(
+            self,
+            f"round {round_number}: {failed} of {sampled} sampled nodes failed, more than the accepted "
+            f"{accepted:.0%}; failed nodes {lost}",
+        )
+        self.round_number = round_number
+        self.replied = sampled - failed
+        self.required = sampled
         self.lost_node_ids = lost
 
 

@@ -32,6 +32,7 @@ from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, 
 
 from .fab import DEFAULT_CLIENTAPP
 from .heartbeat import TaskHeartbeat
+from .poll import AdaptivePoll, active_seconds
 from .retry import transient_retry
 
 __all__ = ["run_task", "serve"]
@@ -96,13 +97,21 @@ def serve(
     preload: str | None = DEFAULT_CLIENTAPP,
     poll: float = 0.05,
     stop: threading.Event | None = None,
+    idle_poll: float = 0.5,
 ) -> None:
-    """Claim and run ClientApp tasks from the SuperNode at ``address`` until ``stop``."""
+    """Claim and run ClientApp tasks from the SuperNode at ``address`` until ``stop``.
+
+    Polls every ``poll`` seconds while tasks came recently, else every ``idle_poll``:
+    each poll is a request the SuperNode serves (dozens of co-located nodes polling
+    at 0.05 s kept two cores busy), and an idle SuperNode polls its SuperLink slowly
+    anyway (supernode_main.py).
+    """
     if preload:
         importlib.import_module(preload.partition(":")[0])  # the point: import once
     stop = stop or threading.Event()
     acquirer = _client(address)
     request = AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP])
+    pace = AdaptivePoll(poll, idle_poll, active_seconds())
     try:
         while not stop.is_set():
             try:
@@ -111,12 +120,13 @@ def serve(
                 time.sleep(1.0)
                 continue
             if res.HasField("task") and res.token:
+                pace.worked()
                 try:
                     run_task(address, res.token)
                 except httpx.HTTPError:  # reply lost; the SuperNode expires the task
                     log.exception("could not report a ClientApp task to the SuperNode")
             else:
-                time.sleep(poll)
+                time.sleep(pace.interval)
     finally:
         acquirer.close()
 

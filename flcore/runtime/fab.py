@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import tomli_w
 from flwr.cli.build import build_fab_from_files
 
-__all__ = ["DEFAULT_CLIENTAPP", "build_fab"]
+__all__ = ["DEFAULT_CLIENTAPP", "build_fab", "pyproject_of"]
 
 DEFAULT_CLIENTAPP = "flcore.runtime.app:app"
 # Flower requires a ServerApp reference, but fedplane never loads it: the driver
@@ -20,6 +20,33 @@ DEFAULT_CLIENTAPP = "flcore.runtime.app:app"
 _SERVERAPP_NOT_LOADED = "flcore.runtime.driver:SERVERAPP_NOT_LOADED"
 
 RunConfigValue = str | int | float | bool
+
+
+def pyproject_of(
+    run_config: Mapping[str, RunConfigValue],
+    *,
+    clientapp: str = DEFAULT_CLIENTAPP,
+    name: str = "fedplane-app",
+    version: str = "1.0.0",
+    publisher: str = "fedplane",
+) -> str:
+    """The app's ``pyproject.toml``: its ClientApp and the whole run config."""
+    pyproject = {
+        "project": {"name": name, "version": version, "dependencies": []},
+        "tool": {
+            "flwr": {
+                "app": {
+                    "publisher": publisher,
+                    "components": {
+                        "serverapp": _SERVERAPP_NOT_LOADED,
+                        "clientapp": clientapp,
+                    },
+                    "config": dict(run_config),
+                }
+            }
+        },
+    }
+    return tomli_w.dumps(pyproject)
 
 
 def build_fab(
@@ -36,22 +63,8 @@ def build_fab(
     The whole run config goes in the FAB (not in StartRun's override_config),
     because Flower rejects override keys the FAB does not already declare.
     """
-    pyproject = {
-        "project": {"name": name, "version": version, "dependencies": []},
-        "tool": {
-            "flwr": {
-                "app": {
-                    "publisher": publisher,
-                    "components": {
-                        "serverapp": _SERVERAPP_NOT_LOADED,
-                        "clientapp": clientapp,
-                    },
-                    "config": dict(run_config),
-                }
-            }
-        },
-    }
-    files: dict[str, bytes] = {"pyproject.toml": tomli_w.dumps(pyproject).encode()}
+    pyproject = pyproject_of(run_config, clientapp=clientapp, name=name, version=version, publisher=publisher)
+    files: dict[str, bytes] = {"pyproject.toml": pyproject.encode()}
     files.update(extra_files or {})
     fab, _metadata = build_fab_from_files(files)
     return fab

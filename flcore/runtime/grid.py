@@ -1,9 +1,16 @@
-"""``HttpGrid`` adapted to run inside a long-lived Celery worker process.
+"""Grids that fedplane's round loop drives: Flower's HTTP grid and its in-memory one.
 
-Stock ``HttpGrid`` sleeps 3 s between pulls, waits forever for nodes, and its retry
+``ExchangeMixin`` holds what both need beyond Flower's ``Grid``: bounded waits for
+nodes and ``exchange``, which pushes a phase's messages and collects replies until
+all came, their nodes left, or the timeout passed, noting who answered when.
+
+``FedplaneGrid`` (deployment) is ``HttpGrid`` adapted to a long-lived Celery worker:
+stock ``HttpGrid`` sleeps 3 s between pulls, waits forever for nodes, and its retry
 invoker SIGINTs its own process on HTTP 401 (the run was stopped). Here: a short
-poll, a deadline when waiting for nodes, replies that stop being awaited when their
-node goes offline, and 401/403 surfacing as ``RunStopped``.
+poll, a deadline when waiting for nodes, and 401/403 surfacing as ``RunStopped``.
+
+``SimulationGrid`` wraps the ``InMemoryGrid`` that Flower's Simulation Engine hands
+its ServerApp: virtual nodes never leave, so liveness is the node list itself.
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import httpx
-from flwr.app import Message
+from flwr.app import Message, RecordDict
+from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
+from flwr.serverapp import Grid
+from flwr.supercore.run import Run
 from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.superlink.grid import HttpGrid
 
@@ -21,7 +30,7 @@ from .errors import InsufficientClients, RunStopped
 from .heartbeat import TaskHeartbeat
 from .retry import transient_retry
 
-__all__ = ["Exchange", "FedplaneGrid"]
+__all__ = ["Exchange", "ExchangeMixin", "FedplaneGrid", "SimulationGrid"]
 
 
 @dataclass
@@ -30,50 +39,37 @@ class Exchange:
 
     answered: list[tuple[int, Message]] = field(default_factory=list)  # (node, reply)
     seconds: dict[int, float] = field(default_factory=dict)  # node -> push-to-reply
-    lost: list[int] = field(default_factory=list)  # asked nodes that never replied
+    lost: list[int] = field(default_factory=list)  # asked nodes that left without replying
+    timed_out: list[int] = field(default_factory=list)  # still connected, no reply by the timeout
 
     @property
     def replies(self) -> list[Message]:
         """Reply messages, including error replies, as strategies expect them."""
         return [reply for _, reply in self.answered]
 
-
-class FedplaneGrid(HttpGrid):
-    """Grid with bounded waits, fast polling and node restriction (by sampling)."""
-
-    def __init__(
-        self,
-        runtime_api_address: str,
-        *,
-        token: str,
-        insecure: bool = True,
-        root_certificates: bytes | None = None,
-        poll_interval: float = 0.2,
-        allowed: Callable[[int], bool] | None = None,
-    ) -> None:
-        super().__init__(runtime_api_address, insecure, root_certificates, token=token)
-        self._retry_invoker = transient_retry()
-        self.poll_interval = poll_interval
-        self.allowed = allowed  # an execution samples only its own clients' nodes
-        self.heartbeat = TaskHeartbeat(self._runtime_client)  # started by the driver
-        self.required_nodes = 0
-        self.node_deadline: float | None = None
-
     @property
-    def runtime_client(self) -> RuntimeHttpClient:
-        """The Runtime API client bound to the run's task token."""
-        return self._runtime_client
+    def missing(self) -> list[int]:
+        """Every asked node without a reply, for whatever reason."""
+        return sorted({*self.lost, *self.timed_out})
+
+
+class ExchangeMixin:
+    """Bounded node waits and reply collection on top of a Flower ``Grid``."""
+
+    poll_interval: float = 0.2
+    liveness_interval: float = 1.0
+    allowed: Callable[[int], bool] | None = None  # an execution samples only its own clients' nodes
+    required_nodes: int = 0
+    node_deadline: float | None = None
+
+    def connected_node_ids(self) -> set[int]:
+        """Online nodes of the run's federation, before restriction."""
+        raise NotImplementedError
 
     def require_nodes(self, count: int, timeout: float) -> None:
         """From now on, ``get_node_ids`` raises if fewer than ``count`` after ``timeout``."""
         self.required_nodes = count
         self.node_deadline = time.monotonic() + timeout
-
-    def connected_node_ids(self) -> set[int]:
-        """Online nodes of the run's federation, before restriction."""
-        if self.heartbeat.revoked.is_set():
-            raise RunStopped("run token revoked")
-        return {node.node_id for node in self.get_nodes()}
 
     def get_node_ids(self) -> list[int]:
         """Allowed online nodes; raises once the node deadline passed with too few.
@@ -91,13 +87,13 @@ class FedplaneGrid(HttpGrid):
         """Push ``messages``; pull replies until all came, their nodes left, or timeout."""
         messages = list(messages)
         sent = time.monotonic()
-        ids = list(self.push_messages(messages))
+        ids = list(self.push_messages(messages))  # type: ignore[attr-defined]
         pushed = list(zip(ids, (m.metadata.dst_node_id for m in messages), strict=True))
         pending = {mid: node for mid, node in pushed if mid}
         result = Exchange(lost=[node for mid, node in pushed if not mid])  # rejected on push
-        next_liveness = sent + 1.0
+        next_liveness = sent + self.liveness_interval
         while pending and time.monotonic() - sent < timeout:
-            for reply in self.pull_messages(list(pending)):
+            for reply in self.pull_messages(list(pending)):  # type: ignore[attr-defined]
                 node = pending.pop(reply.metadata.reply_to_message_id)
                 result.answered.append((node, reply))
                 result.seconds[node] = time.monotonic() - sent
@@ -107,10 +103,10 @@ class FedplaneGrid(HttpGrid):
                 online = self.connected_node_ids()
                 result.lost += [n for n in pending.values() if n not in online]
                 pending = {m: n for m, n in pending.items() if n in online}
-                next_liveness = time.monotonic() + 1.0
+                next_liveness = time.monotonic() + self.liveness_interval
             if pending:
                 time.sleep(self.poll_interval)
-        result.lost += list(pending.values())
+        result.timed_out = list(pending.values())
         return result
 
     def send_and_receive(
@@ -118,3 +114,66 @@ class FedplaneGrid(HttpGrid):
     ) -> Iterable[Message]:
         """Grid API: replies only (see ``exchange``)."""
         return self.exchange(messages, timeout if timeout is not None else 3600.0).replies
+
+
+class FedplaneGrid(ExchangeMixin, HttpGrid):
+    """Grid with bounded waits, fast polling and node restriction (by sampling)."""
+
+    def __init__(
+        self,
+        runtime_api_address: str,
+        *,
+        token: str,
+        insecure: bool = True,
+        root_certificates: bytes | None = None,
+        poll_interval: float = 0.2,
+        allowed: Callable[[int], bool] | None = None,
+    ) -> None:
+        super().__init__(runtime_api_address, insecure, root_certificates, token=token)
+        self._retry_invoker = transient_retry()
+        self.poll_interval = poll_interval
+        self.allowed = allowed
+        self.heartbeat = TaskHeartbeat(self._runtime_client)  # started by the driver
+
+    @property
+    def runtime_client(self) -> RuntimeHttpClient:
+        """The Runtime API client bound to the run's task token."""
+        return self._runtime_client
+
+    def connected_node_ids(self) -> set[int]:
+        if self.heartbeat.revoked.is_set():
+            raise RunStopped("run token revoked")
+        return {node.node_id for node in self.get_nodes()}
+
+
+class SimulationGrid(ExchangeMixin, Grid):
+    """The Simulation Engine's in-memory grid with fedplane's exchange and node waits."""
+
+    def __init__(self, grid: Grid, *, poll_interval: float = 0.05,
+                 allowed: Callable[[int], bool] | None = None) -> None:
+        self.inner = grid
+        self.poll_interval = poll_interval
+        self.allowed = allowed
+
+    def connected_node_ids(self) -> set[int]:
+        return set(self.inner.get_node_ids())
+
+    @property
+    def run(self) -> Run:
+        return self.inner.run
+
+    def set_run(self, run_id: int) -> None:
+        self.inner.set_run(run_id)
+
+    def create_message(self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str,
+                       ttl: float | None = None) -> Message:
+        return self.inner.create_message(content, message_type, dst_node_id, group_id, ttl)
+
+    def get_nodes(self) -> Iterable[NodeInfo]:
+        return self.inner.get_nodes()  # type: ignore[attr-defined]
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        return self.inner.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return self.inner.pull_messages(message_ids)

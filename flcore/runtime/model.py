@@ -11,27 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from flwr.app import ArrayRecord
 from torch import nn
 
-__all__ = ["LocalData", "build_model", "evaluate", "initial_arrays", "load_data", "read_xy", "train"]
+# Re-exported: they live in the torch-free module the numpy ClientApp shares.
+from .local_data import DEFAULTS, eval_split, read_xy, setting
 
-DEFAULTS: dict[str, Any] = {
-    "hidden-dim": 64,
-    "seed": 0,
-    "local-epochs": 1,
-    "batch-size": 32,
-    "learning-rate": 0.05,
-    "proximal-mu": 0.0,
-    "eval-fraction": 0.2,
-}
-
-
-def setting(config: Mapping[str, Any], key: str) -> Any:
-    """``config[key]`` or fedplane's default for it."""
-    return config.get(key, DEFAULTS.get(key))
+__all__ = ["DEFAULTS", "LocalData", "build_model", "evaluate", "initial_arrays", "load_data", "read_xy",
+           "setting", "train"]
 
 
 def build_model(config: Mapping[str, Any]) -> nn.Module:
@@ -59,24 +47,10 @@ class LocalData:
     y_eval: torch.Tensor
 
 
-def read_xy(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels of a ``.npz`` (``x``, ``y``) or ``.csv`` (``label`` column) file."""
-    if path.suffix == ".npz":
-        with np.load(path) as npz:
-            return npz["x"], npz["y"]
-    # CSV with a header; the ``label`` column is the target, the rest features.
-    header = path.open().readline().strip().split(",")
-    table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    label = header.index("label")
-    return np.delete(table, label, axis=1), table[:, label]
-
-
 def load_data(path: str | Path, config: Mapping[str, Any]) -> LocalData:
     """Load ``.npz`` (``x``, ``y``) or ``.csv`` and split off ``eval-fraction``."""
     x, y = read_xy(Path(path))
-    order = np.random.default_rng(int(setting(config, "seed"))).permutation(len(y))
-    n_eval = max(1, int(len(y) * float(setting(config, "eval-fraction"))))
-    ev, tr = order[:n_eval], order[n_eval:]
+    tr, ev = eval_split(len(y), config)
     xt = torch.as_tensor(x, dtype=torch.float32)
     yt = torch.as_tensor(y, dtype=torch.long)
     return LocalData(xt[tr], yt[tr], xt[ev], yt[ev])

@@ -7,23 +7,42 @@ exchange -> aggregate_evaluate, and records what happened.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp.strategy import Strategy
 
 from .discovery import reply_info
-from .driver import FlowerDriver
-from .errors import ClientDisconnected, FlowerRuntimeError
-from .grid import Exchange
-from .records import ClientUpdate, Metric, RoundRecord
+from .errors import ClientDisconnected, FlowerRuntimeError, TooManyFailures
+from .grid import Exchange, ExchangeMixin
+from .records import ClientUpdate, Metric, RoundRecord, RoundSettings, Straggler
 
-__all__ = ["exchange_phase", "run_round", "updates_of"]
+__all__ = ["Driver", "exchange_phase", "run_round", "stragglers_of", "updates_of"]
+
+# A reply this much behind the phase's median (and at least as far again as the median
+# itself) makes its node a straggler.
+STRAGGLER_MIN_SECONDS = 1.0
 
 
-def updates_of(driver: FlowerDriver, exchange: Exchange) -> list[ClientUpdate]:
+class Driver(Protocol):
+    """What the round loop needs from a claimed run (deployment or simulation)."""
+
+    run_id: int
+    node_configs: dict[int, dict[str, Any]]
+    client_ids: set[str] | None
+
+    @property
+    def grid(self) -> ExchangeMixin: ...
+
+    def wait_for_nodes(self, count: int, timeout: float) -> list[int]: ...
+
+    def finish(self, status: str, details: str = "") -> None: ...
+
+
+def updates_of(driver: Driver, exchange: Exchange) -> list[ClientUpdate]:
     """Per-node results of one phase, attributed through the replies' node config."""
     updates = []
     for node, reply in exchange.answered:
@@ -47,42 +66,64 @@ def updates_of(driver: FlowerDriver, exchange: Exchange) -> list[ClientUpdate]:
     return updates
 
 
+def stragglers_of(exchange: Exchange, phase: str, timeout: float) -> list[Straggler]:
+    """Nodes far behind the phase's median reply, and those still silent at the timeout."""
+    if not exchange.seconds and not exchange.timed_out:
+        return []
+    median = statistics.median(exchange.seconds.values()) if exchange.seconds else 0.0
+    slack = max(STRAGGLER_MIN_SECONDS, median)
+    late = [Straggler(node, phase, round(seconds, 3), round(seconds - median, 3), False)
+            for node, seconds in sorted(exchange.seconds.items()) if seconds - median > slack]
+    silent = [Straggler(node, phase, None, round(max(0.0, timeout - median), 3), True)
+              for node in sorted(exchange.timed_out)]
+    return late + silent
+
+
 def exchange_phase(
-    driver: FlowerDriver,
+    driver: Driver,
     messages: list[Message],
     round_number: int,
-    min_clients: int,
-    timeout: float,
+    settings: RoundSettings,
 ) -> Exchange:
-    """Send one phase's messages; fail if fewer than ``min_clients`` answered well."""
+    """Send one phase's messages; fail if too few answered well or too many failed.
+
+    ``settings.min_responders`` good replies are needed (fewer when the strategy sampled
+    fewer on purpose), and at most ``accepted_failure_fraction`` of the sampled nodes
+    may answer with an error or not at all.
+    """
     for msg in messages:
         msg.metadata.group_id = str(round_number)  # the round, in SuperNode logs
-        msg.metadata.ttl = timeout  # nobody waits for a reply after the timeout
-    exchange = driver.grid.exchange(messages, timeout)
-    ok = [n for n, r in exchange.answered if not r.has_error()]
-    required = min(min_clients, len(messages))  # a strategy may sample fewer on purpose
-    if len(ok) < required:
-        lost = sorted(set(exchange.lost) | {n for n, r in exchange.answered if r.has_error()})
-        raise ClientDisconnected(round_number, len(ok), required, lost)
+        msg.metadata.ttl = settings.timeout  # nobody waits for a reply after the timeout
+    exchange = driver.grid.exchange(messages, settings.timeout)
+    errors = {n for n, r in exchange.answered if r.has_error()}
+    ok = len(exchange.answered) - len(errors)
+    failed = sorted(set(exchange.missing) | errors)
+    required = min(settings.min_responders or 1, len(messages))
+    if ok < required:
+        raise ClientDisconnected(round_number, ok, required, failed)
+    if messages and len(failed) > settings.accepted_failure_fraction * len(messages):
+        raise TooManyFailures(round_number, len(failed), len(messages), settings.accepted_failure_fraction, failed)
     return exchange
 
 
 def run_round(  # pylint: disable=too-many-arguments
-    driver: FlowerDriver,
+    driver: Driver,
     strategy: Strategy,
     round_number: int,
     arrays: ArrayRecord,
     *,
     min_clients: int,
+    settings: RoundSettings,
     train_config: Mapping[str, Any],
     evaluate_config: Mapping[str, Any],
     connect_timeout: float,
-    round_timeout: float,
     on_round_start: Callable[[int, list[int]], None] | None = None,
 ) -> tuple[ArrayRecord, RoundRecord]:
     """One train + evaluate round; returns the new global arrays and its record.
 
-    ``on_round_start(round_number, sampled_node_ids)`` runs once nodes are sampled.
+    ``min_clients`` nodes must be connected before sampling; ``settings`` say how long a
+    phase waits and how many replies it needs. ``on_round_start(round_number,
+    sampled_node_ids)`` runs once nodes are sampled.
     """
     t0 = time.monotonic()
     # Strategies sample with their own minimums; wait for the largest one.
@@ -93,17 +134,17 @@ def run_round(  # pylint: disable=too-many-arguments
     t_wait = time.monotonic()
     train_messages = list(
         strategy.configure_train(
-            round_number, arrays, ConfigRecord(dict(train_config)), driver.grid
+            round_number, arrays, ConfigRecord(dict(train_config)), driver.grid  # type: ignore[arg-type]
         )
     )
     sampled = sorted(m.metadata.dst_node_id for m in train_messages)
     if on_round_start is not None:
         on_round_start(round_number, sampled)
-    train = exchange_phase(driver, train_messages, round_number, min_clients, round_timeout)
+    train = exchange_phase(driver, train_messages, round_number, settings)
     t_train = time.monotonic()
     new_arrays, train_metrics = strategy.aggregate_train(round_number, train.replies)
     if new_arrays is None:
-        failed = sorted(set(train.lost) | {n for n, r in train.answered if r.has_error()})
+        failed = sorted(set(train.missing) | {n for n, r in train.answered if r.has_error()})
         if failed:  # e.g. DP wrappers refuse a round that lost any sampled client
             ok = sum(1 for _, reply in train.answered if not reply.has_error())
             raise ClientDisconnected(round_number, ok, len(train_messages), failed)
@@ -111,14 +152,10 @@ def run_round(  # pylint: disable=too-many-arguments
     t_agg = time.monotonic()
     messages = list(
         strategy.configure_evaluate(
-            round_number, new_arrays, ConfigRecord(dict(evaluate_config)), driver.grid
+            round_number, new_arrays, ConfigRecord(dict(evaluate_config)), driver.grid  # type: ignore[arg-type]
         )
     )
-    evaluate = (
-        exchange_phase(driver, messages, round_number, min_clients, round_timeout)
-        if messages
-        else Exchange()
-    )
+    evaluate = exchange_phase(driver, messages, round_number, settings) if messages else Exchange()
     evaluate_metrics = (
         strategy.aggregate_evaluate(round_number, evaluate.replies) if messages else None
     )
@@ -132,7 +169,7 @@ def run_round(  # pylint: disable=too-many-arguments
         arrays={key: array.numpy() for key, array in new_arrays.items()},
         train_metrics=dict(train_metrics or {}),
         evaluate_metrics=dict(evaluate_metrics or {}),
-        lost_node_ids=sorted(set(train.lost) | set(evaluate.lost)),
+        lost_node_ids=sorted(set(train.missing) | set(evaluate.missing)),
         timings={
             "wait": t_wait - t0,
             "train": t_train - t_wait,
@@ -140,5 +177,8 @@ def run_round(  # pylint: disable=too-many-arguments
             "evaluate": t_end - t_agg,
             "total": t_end - t0,
         },
+        stragglers=stragglers_of(train, "train", settings.timeout)
+        + stragglers_of(evaluate, "evaluate", settings.timeout),
+        settings=settings,
     )
     return new_arrays, record

@@ -30,11 +30,10 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 from flwr.serverapp.strategy import Strategy
 
 from .discovery import discover
-from .driver import FlowerDriver
 from .errors import ClientDisconnected, FlowerRuntimeError
 from .grid import Exchange
-from .records import ClientUpdate, RoundRecord
-from .rounds import exchange_phase, updates_of
+from .records import ClientUpdate, RoundRecord, RoundSettings
+from .rounds import Driver, exchange_phase, stragglers_of, updates_of
 
 __all__ = ["SecureAggregation", "run_secure_round"]
 
@@ -69,7 +68,7 @@ class _CapturingFedAvg(LegacyFedAvg):
         return super().aggregate_fit(server_round, results, failures)
 
 
-def _legacy_context(driver: FlowerDriver, arrays: ArrayRecord, round_number: int, strategy: LegacyFedAvg,
+def _legacy_context(driver: Driver, arrays: ArrayRecord, round_number: int, strategy: LegacyFedAvg,
                     node_ids: list[int]) -> LegacyContext:
     manager = SimpleClientManager()
     for node in node_ids:
@@ -94,17 +93,17 @@ def _named(template: ArrayRecord, context: LegacyContext) -> ArrayRecord:
 
 
 def run_secure_round(  # pylint: disable=too-many-arguments,too-many-locals
-    driver: FlowerDriver,
+    driver: Driver,
     strategy: Strategy,
     round_number: int,
     arrays: ArrayRecord,
     *,
     secure: SecureAggregation,
     min_clients: int,
+    settings: RoundSettings,
     fraction: float,
     evaluate_config: Mapping[str, Any],
     connect_timeout: float,
-    round_timeout: float,
     on_round_start: Callable[[int, list[int]], None] | None = None,
 ) -> tuple[ArrayRecord, RoundRecord]:
     """Train with SecAgg+ over the allowed nodes, evaluate with ``strategy``."""
@@ -121,11 +120,12 @@ def run_secure_round(  # pylint: disable=too-many-arguments,too-many-locals
         on_round_start(round_number, nodes)
     workflow = SecAggPlusWorkflow(num_shares=secure.num_shares, reconstruction_threshold=secure.reconstruction_threshold,
                                   clipping_range=secure.clipping_range, max_weight=secure.max_weight,
-                                  timeout=round_timeout)
+                                  timeout=settings.timeout)
     workflow(driver.grid, context)
-    if legacy.captured is None or len(legacy.captured) < min_clients:
+    required = settings.min_responders or min_clients
+    if legacy.captured is None or len(legacy.captured) < required:
         replied = len(legacy.captured or [])
-        raise ClientDisconnected(round_number, replied, min_clients, [])
+        raise ClientDisconnected(round_number, replied, required, [])
     new_arrays = _named(arrays, context)
     t_train = time.monotonic()
     train_seconds = t_train - t_wait
@@ -135,7 +135,7 @@ def run_secure_round(  # pylint: disable=too-many-arguments,too-many-locals
     train_metrics = _weighted_metrics(train)
     messages = list(strategy.configure_evaluate(round_number, new_arrays, ConfigRecord(dict(evaluate_config)),
                                                 driver.grid))
-    evaluate = exchange_phase(driver, messages, round_number, min_clients, round_timeout) if messages else Exchange()
+    evaluate = exchange_phase(driver, messages, round_number, settings) if messages else Exchange()
     evaluate_metrics = strategy.aggregate_evaluate(round_number, evaluate.replies) if messages else None
     t_end = time.monotonic()
     sampled = sorted(node for node, _ in legacy.captured)
@@ -144,9 +144,10 @@ def run_secure_round(  # pylint: disable=too-many-arguments,too-many-locals
         evaluate=updates_of(driver, evaluate), arrays={key: a.numpy() for key, a in new_arrays.items()},
         train_metrics={**train_metrics, "secure-aggregation": 1},
         evaluate_metrics=dict(evaluate_metrics or {}),
-        lost_node_ids=sorted((set(nodes) - set(sampled) if fraction >= 1.0 else set()) | set(evaluate.lost)),
+        lost_node_ids=sorted((set(nodes) - set(sampled) if fraction >= 1.0 else set()) | set(evaluate.missing)),
         timings={"wait": t_wait - t0, "train": train_seconds, "aggregate": 0.0, "evaluate": t_end - t_train,
-                 "total": t_end - t0})
+                 "total": t_end - t0},
+        stragglers=stragglers_of(evaluate, "evaluate", settings.timeout), settings=settings)
     return new_arrays, record
 
 

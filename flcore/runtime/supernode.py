@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ._process import ManagedProcess, flower_env, free_port
+from .fab import DEFAULT_CLIENTAPP
 
 __all__ = ["SuperNodeProcess", "format_node_config"]
 
@@ -51,6 +52,7 @@ class SuperNodeProcess(ManagedProcess):
         log_path: Path | None = None,
         env: Mapping[str, str] | None = None,
         warm: bool = False,
+        preload: str = DEFAULT_CLIENTAPP,
     ) -> None:
         self.superlink = superlink
         self.node_config = dict(node_config)
@@ -73,6 +75,9 @@ class SuperNodeProcess(ManagedProcess):
             if warm
             else None
         )
+        # The ClientApp the warm executor imports at start: the runs' own (e.g.
+        # flcore.runtime.numpy_app:app keeps torch out of the executor).
+        self.preload = preload
 
     def command(self) -> list[str]:
         """The ``flower-supernode`` command line (also what a remote machine runs)."""
@@ -105,6 +110,7 @@ class SuperNodeProcess(ManagedProcess):
             executor_argv = [
                 sys.executable, "-m", "flcore.runtime.executor",
                 "--runtime-api-address", f"127.0.0.1:{self.runtime_port}",
+                "--preload", self.preload,
             ]  # fmt: skip
             self.executor.spawn(executor_argv, flower_env(self.env))
 

@@ -12,6 +12,7 @@ from ..errors import AggregationError, InvalidTransition, PrivacyViolation, Roun
 from ..models import AggregatedModel, FLClient
 from ..runtime.records import RoundDirective
 from .executions import execution_get
+from .training_plan import round_settings_of
 
 __all__ = ["aggregation_status", "aggregation_configure", "aggregation_trigger", "trigger_take",
            "aggregated_model_export"]
@@ -27,6 +28,7 @@ def aggregation_status(*, execution_id) -> dict:
         "strategy": config.get("strategy", execution.algorithm),
         "weights": config.get("weights", "proportional"),
         "validation": config.get("validation", {"enabled": False}),
+        "roundSettings": _round_settings(execution),
         "currentRound": execution.current_round,
         "totalRounds": execution.total_rounds,
         "pendingTrigger": config.get("trigger"),
@@ -37,18 +39,30 @@ def aggregation_status(*, execution_id) -> dict:
     }
 
 
+def _round_settings(execution) -> dict:
+    settings_now = round_settings_of(execution.config, execution.aggregation_config)
+    return {"roundTimeoutSeconds": settings_now.timeout,
+            "minResponders": settings_now.min_responders or execution.min_clients,
+            "acceptedFailureFraction": settings_now.accepted_failure_fraction}
+
+
 @transaction.atomic
-def aggregation_configure(*, execution_id, weights: str, strategy: str | None = None,
-                          validation: dict | None = None) -> dict:
-    """Store the aggregation settings; a running execution applies validation from its next
-    round, weights and strategy from its next start or resume."""
+def aggregation_configure(*, execution_id, weights: str | None = None, strategy: str | None = None,
+                          validation: dict | None = None, **round_settings) -> dict:
+    """Store the aggregation settings; a running execution applies validation and the round
+    settings (roundTimeoutSeconds, minResponders, acceptedFailureFraction) from its next round,
+    weights and strategy from its next start or resume."""
     execution = execution_get(execution_id, for_update=True)
     if strategy and strategy not in ("fedavg", "fedprox", "fedopt", "custom", *settings.FLCORE_STRATEGY_PLUGINS):
         raise AggregationError(f"unknown strategy {strategy!r}", details={"strategy": strategy})
     if validation and validation.get("enabled") and validation.get("threshold") is None:
         raise DomainError("validation.threshold is required when validation is enabled",
                           code="VALIDATION_ERROR", status=422)
-    config = {**execution.aggregation_config, "weights": weights}
+    config = {**execution.aggregation_config}
+    if weights:
+        config["weights"] = weights
+    if round_settings:
+        config["roundSettings"] = {**config.get("roundSettings", {}), **round_settings}
     if strategy and strategy != "custom":
         config["strategy"] = strategy
     if validation is not None:

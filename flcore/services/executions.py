@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ..choices import ClientStatus, ExecutionStatus as S
+from ..choices import ClientStatus, ExecutionStatus as S, Runtime
 from ..errors import (ExecutionNotFound, InsufficientClients, InvalidTransition, ModelIncompatible,
                       PrivacyViolation)
 from ..models import AggregatedModel, FLClient, TrainingExecution
@@ -43,9 +43,35 @@ def dispatch_run(execution: TrainingExecution) -> None:
 def execution_create(*, user, model_type: str, algorithm: str, config: dict[str, Any],
                      privacy_config: dict[str, Any] | None = None,
                      aggregation_config: dict[str, Any] | None = None,
-                     client_ids: list[str] | None = None) -> TrainingExecution:
-    """Validate against the registered clients, store the execution as queued, queue its run."""
+                     client_ids: list[str] | None = None, runtime: str = Runtime.DEPLOYMENT,
+                     backend_config: dict[str, Any] | None = None) -> TrainingExecution:
+    """Validate (against the registered clients, or a simulation's dataset), store the execution
+    as queued, queue its run."""
     min_clients = int(config["minClients"])
+    partitioning: dict[str, Any] = {}
+    if runtime == Runtime.SIMULATION:
+        config, partitioning = _simulation_config(config)
+    else:
+        _check_deployment_clients(min_clients, client_ids)
+    _check_privacy(algorithm, privacy_config or {}, min_clients)
+    execution = TrainingExecution.objects.create(
+        model_type=model_type, algorithm=algorithm, config=config, privacy_config=privacy_config or {},
+        aggregation_config=aggregation_config or {}, total_rounds=int(config["rounds"]), created_by=user,
+        runtime=runtime, backend_config=backend_config or {}, data_partitioning=partitioning,
+        queued_at=timezone.now())
+    if client_ids:
+        from .clients import client_assign
+        for client_id in client_ids:
+            client_assign(client_id=client_id, execution_id=execution.id, role="trainer", config={})
+    from fedplane.events.services import emit
+    emit("execution.created", {"executionId": str(execution.id), "algorithm": algorithm, "runtime": runtime,
+                               "totalRounds": execution.total_rounds,
+                               **({"numSupernodes": config["numSupernodes"]} if partitioning else {})})
+    dispatch_run(execution)
+    return execution
+
+
+def _check_deployment_clients(min_clients: int, client_ids: list[str] | None) -> None:
     registered = available_clients()
     if min_clients > registered:
         raise InsufficientClients(
@@ -58,20 +84,22 @@ def execution_create(*, user, model_type: str, algorithm: str, config: dict[str,
             raise InsufficientClients("Some requested clients are not registered.", details={"missing": missing})
         if len(client_ids) < min_clients:
             raise InsufficientClients(f"{len(client_ids)} clients requested, minClients is {min_clients}.")
-    _check_privacy(algorithm, privacy_config or {}, min_clients)
-    execution = TrainingExecution.objects.create(
-        model_type=model_type, algorithm=algorithm, config=config, privacy_config=privacy_config or {},
-        aggregation_config=aggregation_config or {}, total_rounds=int(config["rounds"]), created_by=user,
-        queued_at=timezone.now())
-    if client_ids:
-        from .clients import client_assign
-        for client_id in client_ids:
-            client_assign(client_id=client_id, execution_id=execution.id, role="trainer", config={})
-    from fedplane.events.services import emit
-    emit("execution.created", {"executionId": str(execution.id), "algorithm": algorithm,
-                               "totalRounds": execution.total_rounds})
-    dispatch_run(execution)
-    return execution
+
+
+def _simulation_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config with the dataset's shape filled in, and the recorded split of its dataset."""
+    from .datasets import DIGITS, partition_dataset
+
+    config = {**config, "dataset": str(config.get("dataset") or DIGITS),
+              "partitioning": {"method": "iid", "seed": 0, **(config.get("partitioning") or {})}}
+    record = partition_dataset(ref=config["dataset"], count=int(config["numSupernodes"]),
+                               partitioning=config["partitioning"])
+    shape = {"inputDim": record["dataset"]["features"], "numClasses": record["dataset"]["classes"]}
+    given = {k: config[k] for k in shape if k in config and config[k] != shape[k]}
+    if given and not config.get("clientApp"):  # fedplane's model must fit the data; a custom app decides itself
+        raise ModelIncompatible("inputDim and numClasses must match the dataset (or leave them out).",
+                                details={"dataset": shape, "config": given})
+    return {**shape, **config}, record
 
 
 def _check_privacy(algorithm: str, privacy: dict[str, Any], min_clients: int) -> None:

@@ -5,12 +5,12 @@ import psutil
 from django.db import transaction
 from django.utils import timezone
 
-from fedplane.events.services import emit
+from fedplane.events.services import NewEvent, emit, emit_many
 
 from ..artifacts import StoredArtifact
 from ..choices import ClientStatus, RoundStatus, UpdatePhase
 from ..models import AggregatedModel, ClientUpdate, FLClient, PerformanceMetric, TrainingExecution, TrainingRound
-from ..runtime.records import RoundRecord
+from ..runtime.records import RoundRecord, RoundSettings
 
 __all__ = ["record_round_started", "record_round", "clients_by_node"]
 
@@ -41,7 +41,11 @@ def record_round_started(execution_id, round_number: int, node_ids: list[int]) -
 @transaction.atomic
 def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact: StoredArtifact,
                  accepted: bool, privacy: dict | None, state_path: str = "", model_spec: dict) -> TrainingRound:
-    """Store one finished round in one transaction, with the seed's events."""
+    """Store one finished round in one transaction, with the seed's events.
+
+    Every per-client write is one bulk statement, so a round costs the database the same
+    number of statements whether 5 or 500 clients took part.
+    """
     execution_id = str(execution.id)
     clients = clients_by_node(record)
     round_, _ = TrainingRound.objects.update_or_create(
@@ -49,13 +53,15 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
         defaults={"status": RoundStatus.COMPLETED if accepted else RoundStatus.REJECTED, "accepted": accepted,
                   "flower_run_id": str(record.run_id), "timings": record.timings,
                   "lost_node_ids": [str(n) for n in record.lost_node_ids],
+                  "stragglers": _stragglers(record, clients), "settings": _settings(record.settings),
                   "metrics": {"train": record.train_metrics, "evaluate": record.evaluate_metrics,
                               **({"privacy": privacy} if privacy else {})},
                   "completed_at": timezone.now()})
     round_.updates.all().delete()  # a re-run of the same round replaces its updates
     updates = [
-        ClientUpdate(round=round_, client=clients.get(u.node_id), node_id=str(u.node_id), phase=phase,
-                     num_examples=u.num_examples, metrics=u.metrics, duration_seconds=u.seconds, error=u.error or "")
+        ClientUpdate(round=round_, client=clients.get(u.node_id), node_id=str(u.node_id),
+                     partition_id=u.partition_id, phase=phase, num_examples=u.num_examples, metrics=u.metrics,
+                     duration_seconds=u.seconds, error=u.error or "")
         for phase, items in ((UpdatePhase.TRAIN, record.train), (UpdatePhase.EVALUATE, record.evaluate))
         for u in items]
     ClientUpdate.objects.bulk_create(updates)
@@ -80,9 +86,12 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
     trained = [u for u in record.train if not u.error]  # an error reply (e.g. expired) is no update
     participants = {c.pk for n, c in clients.items() if n in {u.node_id for u in trained}}
     FLClient.objects.filter(pk__in=participants).update(last_seen=now, status=ClientStatus.TRAINING)
-    for node_id, client in clients.items():
+    moved = []
+    for node_id, client in clients.items():  # a restarted SuperNode comes back under a new id
         if client.node_id != str(node_id):
-            FLClient.objects.filter(pk=client.pk).update(node_id=str(node_id))
+            client.node_id = str(node_id)
+            moved.append(client)
+    FLClient.objects.bulk_update(moved, ["node_id"])
 
     execution.current_round = record.round_number
     execution.participating_clients = len(trained)
@@ -91,23 +100,42 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
     execution.heartbeat_at = now
     execution.save(update_fields=["current_round", "participating_clients", "metrics", "heartbeat_at", "updated_at"])
 
-    for update in trained:
-        client = clients.get(update.node_id)
-        emit("client.update_received", {"executionId": execution_id, "round": record.round_number,
-                                        "clientId": str(client.pk) if client else None, "nodeId": str(update.node_id),
-                                        "numExamples": update.num_examples, "metrics": update.metrics})
-    for node_id in record.lost_node_ids:
-        client = clients.get(node_id)
-        emit("client.left", {"executionId": execution_id, "round": record.round_number, "nodeId": str(node_id),
-                             "clientId": str(client.pk) if client else None}, severity="warning")
-    emit("model.aggregated", {"executionId": execution_id, "round": record.round_number, "sha256": artifact.sha256,
-                              "sizeBytes": artifact.size_bytes, "accepted": accepted})
-    emit("round.completed", {"executionId": execution_id, "round": record.round_number, "accepted": accepted,
-                             "participatingClients": len(trained), "metrics": round_.metrics,
-                             "timings": record.timings})
-    emit("metrics.updated", {"executionId": execution_id, "round": record.round_number,
-                             "metrics": _flat_metrics(record)})
+    events = [NewEvent("client.update_received", {
+        "executionId": execution_id, "round": record.round_number, "clientId": _client_id(clients, u.node_id),
+        "nodeId": str(u.node_id), "numExamples": u.num_examples, "metrics": u.metrics}) for u in trained]
+    events += [NewEvent("client.left", {
+        "executionId": execution_id, "round": record.round_number, "nodeId": str(node_id),
+        "clientId": _client_id(clients, node_id)}, severity="warning") for node_id in record.lost_node_ids]
+    events += [
+        NewEvent("model.aggregated", {"executionId": execution_id, "round": record.round_number,
+                                      "sha256": artifact.sha256, "sizeBytes": artifact.size_bytes,
+                                      "accepted": accepted}),
+        NewEvent("round.completed", {"executionId": execution_id, "round": record.round_number,
+                                     "accepted": accepted, "participatingClients": len(trained),
+                                     "metrics": round_.metrics, "timings": record.timings}),
+        NewEvent("metrics.updated", {"executionId": execution_id, "round": record.round_number,
+                                     "metrics": _flat_metrics(record)})]
+    emit_many(events)
     return round_
+
+
+def _client_id(clients: dict[int, FLClient], node_id: int) -> str | None:
+    client = clients.get(node_id)
+    return str(client.pk) if client else None
+
+
+def _stragglers(record: RoundRecord, clients: dict[int, FLClient]) -> list[dict]:
+    partitions = {u.node_id: u.partition_id for u in (*record.train, *record.evaluate)}
+    return [{"nodeId": str(s.node_id), "clientId": _client_id(clients, s.node_id),
+             "partitionId": partitions.get(s.node_id), "phase": s.phase, "seconds": s.seconds,
+             "lateBySeconds": s.late_by_seconds, "timedOut": s.timed_out} for s in record.stragglers]
+
+
+def _settings(settings: RoundSettings | None) -> dict:
+    if settings is None:  # a record from before rounds had settings
+        return {}
+    return {"roundTimeoutSeconds": settings.timeout, "minResponders": settings.min_responders,
+            "acceptedFailureFraction": settings.accepted_failure_fraction}
 
 
 def _server_readings(model_bytes: int) -> dict[str, float]:

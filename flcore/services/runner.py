@@ -69,7 +69,8 @@ def _claim(execution_id: str, task_id: str, worker: str) -> Claim | None:
         execution.celery_task_id, execution.worker, execution.heartbeat_at = task_id, worker, now
         execution.attempts += 1
         execution.resume_from_round = from_round
-        started = {"fromRound": from_round, "worker": worker}
+        started = {"fromRound": from_round, "worker": worker,  # and how long it waited for a worker slot
+                   "queuedSeconds": round((now - (execution.queued_at or now)).total_seconds(), 1)}
         if from_round:  # which checkpoint the run starts from (its digest is verified on load)
             started["initialModelSha256"] = (AggregatedModel.objects.filter(
                 execution=execution, round_number=from_round).values_list("sha256", flat=True).first())
@@ -146,24 +147,27 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
         if plan.ledger is not None:
             TrainingExecution.objects.filter(pk=execution.id).update(privacy_ledger=plan.ledger.to_dict())
 
+    def on_run_started(run_id: int) -> None:
+        TrainingExecution.objects.filter(pk=execution.id).update(
+            flower_run_id=str(run_id), superlink_address="" if plan.simulation else settings.FLOWER_SUPERLINK_ADDRESS)
+
     try:
-        if claim.abandoned_run_id:
-            _stop_abandoned_run(claim.abandoned_run_id)
         plan = training_plan.build(execution, from_round=claim.from_round)
-        result = runtime.run_execution(
-            superlink=settings.FLOWER_SUPERLINK_ADDRESS, strategy=plan.strategy, initial_arrays=plan.initial_arrays,
-            num_rounds=execution.total_rounds, run_config=plan.run_config, min_clients=execution.min_clients,
-            on_round=on_round, on_round_start=lambda n, nodes: record_round_started(execution.id, n, nodes),
-            accept_round=plan.accept_round, should_stop=should_stop, round_offset=claim.from_round,
+        if claim.abandoned_run_id and not plan.simulation:
+            _stop_abandoned_run(claim.abandoned_run_id)
+        result = _launch(plan, dict(
+            strategy=plan.strategy, initial_arrays=plan.initial_arrays, num_rounds=execution.total_rounds,
+            run_config=plan.run_config, min_clients=execution.min_clients, round_offset=claim.from_round,
             client_ids=plan.client_ids, train_config=plan.train_config, clientapp=plan.clientapp, secure=plan.secure,
-            lock=superlink_lock,
             connect_timeout=plan.connect_timeout, round_timeout=plan.round_timeout,
-            **superlink_tls(),
-            round_directive=round_directive,
+            on_round=on_round, on_round_start=lambda n, nodes: record_round_started(execution.id, n, nodes),
+            accept_round=plan.accept_round, should_stop=should_stop, round_directive=round_directive,
+            round_settings=plan.round_settings, on_run_started=on_run_started,
             round_clients=(lambda _round: training_plan.assigned_trainers(execution.id))
-            if plan.clients_follow_assignments else None,
-            on_run_started=lambda run_id: TrainingExecution.objects.filter(pk=execution.id).update(
-                flower_run_id=str(run_id), superlink_address=settings.FLOWER_SUPERLINK_ADDRESS))
+            if plan.clients_follow_assignments else None))
+    except runtime.SimulationUnavailable as exc:
+        _finish(execution.id, S.FAILED, error_code="FL003", error_message=f"Simulation unavailable: {exc}")
+        return S.FAILED
     except runtime.InsufficientClients as exc:
         _finish(execution.id, S.FAILED, error_code="FL002", error_message=str(exc))
         return S.FAILED
@@ -186,6 +190,25 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
     else:
         _finish(execution.id, S.STOPPED, data={"lastRound": result.last_round})
     return S.STOPPED
+
+
+def _launch(plan: training_plan.TrainingPlan, loop: dict) -> runtime.ExecutionResult:
+    """Drive the rounds on the deployment's SuperLink, or on Flower's Simulation Engine."""
+    if plan.simulation:
+        return runtime.run_simulation(
+            num_supernodes=plan.num_supernodes, client_resources=plan.client_resources,
+            ray_address=settings.RAY_ADDRESS, ray_connect_timeout=settings.FLCORE_RAY_CONNECT_TIMEOUT,
+            local_cpus=settings.FLCORE_SIMULATION_CPUS,
+            on_thread_exit=lambda: connection.close(),  # its own connection: the loop's callbacks ran in the engine's ServerApp thread
+            on_cluster=lambda info: _simulation_started(plan, info), **loop)
+    return runtime.run_execution(superlink=settings.FLOWER_SUPERLINK_ADDRESS, lock=superlink_lock,
+                                 **superlink_tls(), **loop)
+
+
+def _simulation_started(plan: training_plan.TrainingPlan, cluster: dict) -> None:
+    with transaction.atomic():
+        emit("execution.simulation_started", {"executionId": plan.execution_id, "numSupernodes": plan.num_supernodes,
+                                              "clientResources": plan.client_resources, "cluster": cluster})
 
 
 def _final_metrics(execution_id) -> dict:

@@ -6,13 +6,14 @@ from typing import Any, Callable
 
 from django.conf import settings
 
-from ..choices import ClientRole
+from ..choices import ClientRole, Runtime
 from ..models import ClientAssignment, TrainingExecution
-from ..runtime.records import RoundRecord
+from ..runtime.records import RoundRecord, RoundSettings
 from . import checkpoints
 from .privacy_plan import apply_privacy, dp_enabled
 
-__all__ = ["TrainingPlan", "build", "assigned_trainers", "run_config_of", "model_spec_of", "secure_aggregation_of"]
+__all__ = ["TrainingPlan", "build", "assigned_trainers", "run_config_of", "model_spec_of", "secure_aggregation_of",
+           "round_settings_of"]
 
 
 def model_spec_of(config: dict) -> dict[str, Any]:
@@ -48,6 +49,11 @@ class TrainingPlan:
     # Clients assigned or taken off while it runs count from the next round, unless the run samples
     # every node (nobody assigned) or DP's accounting fixed the population when it started.
     clients_follow_assignments: bool = False
+    round_settings: Callable[[int], RoundSettings] = field(default=lambda _round: RoundSettings())
+    # runtime "simulation": virtual clients on Flower's Simulation Engine
+    simulation: bool = False
+    num_supernodes: int = 0
+    client_resources: dict[str, float] = field(default_factory=dict)
     _validation: Callable[[], dict] = field(default=lambda: {})
 
     def accept_round(self, record: RoundRecord) -> bool:
@@ -77,6 +83,29 @@ def _validation_reader(execution_id) -> Callable[[], dict]:
         config = TrainingExecution.objects.values_list("aggregation_config", flat=True).get(pk=execution_id)
         return (config or {}).get("validation") or {}
     return read
+
+
+def round_settings_of(config: dict, aggregation_config: dict) -> RoundSettings:
+    """The round settings now in force: the start config, overridden by later configure calls."""
+    live = {**config, **((aggregation_config or {}).get("roundSettings") or {})}
+    responders = live.get("minResponders")
+    return RoundSettings(timeout=float(live.get("roundTimeoutSeconds", 600)),
+                         min_responders=int(responders) if responders else None,
+                         accepted_failure_fraction=float(live.get("acceptedFailureFraction", 1.0)))
+
+
+def _round_settings_reader(execution_id) -> Callable[[int], RoundSettings]:
+    def read(_round: int) -> RoundSettings:
+        config, aggregation = TrainingExecution.objects.values_list("config", "aggregation_config").get(
+            pk=execution_id)
+        return round_settings_of(config, aggregation)
+    return read
+
+
+def _client_resources(execution: TrainingExecution) -> dict[str, float]:
+    """Flower's ``client_resources`` from the execution's camelCase backend config."""
+    given = (execution.backend_config or {}).get("clientResources") or {}
+    return {"num_cpus": float(given.get("numCpus", 1.0)), "num_gpus": float(given.get("numGpus", 0.0))}
 
 
 def secure_aggregation_of(execution: TrainingExecution):
@@ -125,6 +154,10 @@ def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
     else:
         from ..runtime.model import initial_arrays as fresh_arrays
         initial_arrays = fresh_arrays(run_config)
+    simulation = execution.runtime == Runtime.SIMULATION
+    if simulation:  # each virtual client reads partition-<its partition id>.npz from there
+        from .datasets import materialize_partitions
+        run_config["partition-dir"] = str(materialize_partitions(execution))
     return TrainingPlan(
         execution_id=str(execution.id), strategy=strategy, initial_arrays=initial_arrays, run_config=run_config,
         model_spec=model_spec_of(config), train_config={}, client_ids=clients or None,
@@ -133,4 +166,6 @@ def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
         connect_timeout=float(config.get("connectTimeoutSeconds", 120)),
         round_timeout=float(config.get("roundTimeoutSeconds", 600)), ledger=ledger,
         clients_follow_assignments=bool(clients) and ledger is None,
+        round_settings=_round_settings_reader(execution.id), simulation=simulation,
+        num_supernodes=int(config.get("numSupernodes", 0)), client_resources=_client_resources(execution),
         _validation=_validation_reader(execution.id))

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from fedplane.api.envelope import dumps
 from fedplane.api.errors import DomainError, exception_handler
+from fedplane.api.parsers import RawBytesParser
 from fedplane.api.scopes import Scope
 
 from ..services import inflight
@@ -21,7 +22,6 @@ from ..services.loading import load_model
 from ..services.oip import datatype_of, encode_infer, parse_infer
 from ..services.routing import model_routes
 from ..services.serving import run_tensor
-from .views import RawBytesParser
 
 __all__ = ["LiveView", "ReadyView", "ServerMetadataView", "ModelMetadataView", "ModelReadyView", "InferView"]
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import status
-from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fedplane.api.errors import Conflict, DomainError
+from fedplane.api.parsers import RawBytesParser
 from fedplane.api.scopes import Scope
 
 from ..models import ModelVersion, RegisteredModel, Region
@@ -20,15 +20,6 @@ __all__ = ["RegionListView", "RegionDetailView", "RegionConfigView", "RegionConf
            "PredictView", "AsyncPredictView", "AsyncPredictionView", "AsyncPredictionResultView"]
 
 _READ = {"read": Scope.REGIONS_MODELS_READ}
-
-
-class RawBytesParser(BaseParser):
-    """Hands the body stream to the view untouched (artifact uploads, CSV, OIP binary tensors)."""
-
-    media_type = "*/*"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        return stream
 
 
 class RegionListView(APIView):

@@ -6,12 +6,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fedplane.api.parsers import RawBytesParser
 from fedplane.api.scopes import Scope
 
 from ..models import Deployment
 from ..services import cost, deployments, failover, focus, health, metrics, replication
 from . import serializers as s
-from .views import RawBytesParser
 
 __all__ = ["ReplicationView", "ReplicationStatusView", "ReplicationRollbackView", "SyncStatusView", "HealthView",
            "MetricsView", "DeploymentListView", "DeploymentDetailView", "DeploymentRollbackView", "FailoverView",

@@ -109,13 +109,16 @@ class JoinedClient:
 def join_clients(fl_server_url, fl_key, fl_http, live_logs, fl_superlink):
     started: list[JoinedClient] = []
 
-    def join(paths: list[Path], *, timeout: float = 120) -> list[JoinedClient]:
+    def join(paths: list[Path], *, timeout: float = 120, heartbeat: float = 1,
+             client_app: str | None = None) -> list[JoinedClient]:
+        """`client_app`: the ClientApp the clients' executors import at start (default: fedplane's)."""
         batch = []
         for index, path in enumerate(paths):
             name = f"client-{len(started) + 1}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
             proc = subprocess.Popen(
                 [sys.executable, "-m", "flcore.client.cli", "join", "--api", fl_server_url, "--api-key", fl_key,
-                 "--data", str(path), "--name", name, "--heartbeat", "1", "--log-dir", str(live_logs)],
+                 "--data", str(path), "--name", name, "--heartbeat", str(heartbeat), "--log-dir", str(live_logs),
+                 *(["--client-app", client_app] if client_app else [])],
                 stdout=open(live_logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
             joined = JoinedClient(proc, name)
             started.append(joined)

@@ -104,7 +104,8 @@ def _flower_servers(running: list[dict], probes: dict[str, dict], started: float
     for address, probe in probes.items():
         executions = [str(r["id"]) for r in running if r["superlink_address"] == address]
         servers.append({**probe, "executions": executions})
-    missing = [str(r["id"]) for r in running if not r["superlink_address"]]
+    # A simulation runs on Ray inside its worker: it has no SuperLink to be missing.
+    missing = [str(r["id"]) for r in running if not r["superlink_address"] and r["runtime"] != "simulation"]
     statuses = [s["status"] for s in servers] + [UNKNOWN] * len(missing)
     component = _component(rollup(statuses), started, servers=servers, executionsWithoutServer=missing)
     component["latencyMs"] = max((s["latencyMs"] or 0 for s in servers), default=0.0)
@@ -156,7 +157,7 @@ def combined_health(*, refresh_regions: bool = False) -> dict:
     else:
         started = time.perf_counter()
         running = list(TrainingExecution.objects.filter(status__in=_LIVE).order_by("created_at").values(
-            "id", "worker", "heartbeat_at", "superlink_address"))
+            "id", "worker", "heartbeat_at", "superlink_address", "runtime"))
         addresses = sorted({r["superlink_address"] for r in running if r["superlink_address"]})
         ping_timeout = settings.INTEGRATION_WORKER_PING_TIMEOUT
         connect_timeout = settings.INTEGRATION_CONNECT_TIMEOUT
