@@ -129,7 +129,8 @@ def _start_ray(address: str, resources: ClientResources, connect_timeout: float,
                 f"each virtual client asks for {wanted:g} {name}(s); the Ray cluster"
                 f"{' at ' + address if address else ''} has {total.get(name, 0):g}"
             )
-    return {"rayAddress": ray.get_runtime_context().gcs_address, "local": not address,
+    return {"rayAddress": address or "local", "gcsAddress": ray.get_runtime_context().gcs_address,
+            "local": not address,
             "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
             "cpus": total.get("CPU", 0.0), "gpus": total.get("GPU", 0.0)}
 

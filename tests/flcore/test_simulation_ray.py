@@ -1,0 +1,103 @@
+"""Simulations on a Ray cluster that is not fedplane's: started here on loopback with `ray start
+--head`, joined through RAY_ADDRESS; and one whose RAY_ADDRESS answers nobody."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import ManagedProcess, free_port, start_server, start_worker, wait_until
+
+from .conftest import events_of, wait_for_round, wait_for_status
+
+pytestmark = [pytest.mark.live, pytest.mark.flower, pytest.mark.django_db(transaction=True),
+              pytest.mark.timeout(900)]
+
+QUEUE = "fl-ray-cluster"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(live_logs, tmp_path_factory):
+    """A one-node Ray cluster on 127.0.0.1 (2 CPUs); `--block` ties its processes to this one."""
+    port = free_port()
+    ray = Path(sys.executable).with_name("ray")
+    head = ManagedProcess(
+        [str(ray), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
+         "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+         f"--temp-dir={tmp_path_factory.mktemp('ray')}"],
+        {**_env_without_ray(), "RAY_USAGE_STATS_ENABLED": "0"}, live_logs / "ray-head.log")
+
+    def up() -> bool:
+        if not head.alive():
+            raise RuntimeError(f"ray head exited:\n{head.log_tail()}")
+        return "Ray runtime started" in head.log_path.read_text(errors="replace")
+
+    wait_until(up, timeout=90, interval=0.3, message="ray head started")
+    yield f"127.0.0.1:{port}"
+    head.stop(timeout=30)
+
+
+def _env_without_ray() -> dict[str, str]:
+    import os
+    return {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+
+
+@pytest.fixture
+def cluster_http(fl_env, live_logs, ray_cluster, fl_key):
+    """A server and a worker of their own (own queue), whose simulations run on `ray_cluster`."""
+    env = {**fl_env, "RAY_ADDRESS": ray_cluster, "FLCORE_QUEUE": QUEUE}
+    server, base = start_server(env, live_logs, "web-ray")
+    worker = start_worker(env, live_logs, "worker-ray", concurrency=1, queues=QUEUE,
+                          extra=["--max-tasks-per-child", "1"])
+    with httpx.Client(base_url=f"{base}/api/v1", headers={"X-API-Key": fl_key}, timeout=30) as client:
+        yield client
+    worker.stop()
+    server.stop()
+
+
+def test_a_simulation_joins_the_ray_cluster_and_stops_and_resumes_there(cluster_http, ray_cluster):
+    body = {"algorithm": "fedavg", "runtime": "simulation",
+            "config": {"rounds": 3, "minClients": 10, "numSupernodes": 10, "dataset": "digits",
+                       "partitioning": {"method": "iid", "seed": 5}},
+            "backendConfig": {"clientResources": {"numCpus": 1}}}
+    created = cluster_http.post("/fl/executions", json=body)
+    assert created.status_code == 202, created.text
+    execution_id = created.json()["data"]["id"]
+    wait_for_round(cluster_http, execution_id, 1, timeout=300)
+    assert cluster_http.post(f"/fl/executions/{execution_id}/stop", json={"reason": "test"}).status_code == 202
+    stopped = wait_for_status(cluster_http, execution_id, timeout=300)
+    assert stopped["status"] == "stopped" and 1 <= stopped["currentRound"] < 3, stopped
+
+    resumed = cluster_http.post(f"/fl/executions/{execution_id}/resume", json={})
+    assert resumed.status_code == 202, resumed.text
+    final = wait_for_status(cluster_http, execution_id, timeout=300)
+    assert final["status"] == "completed" and final["currentRound"] == 3, final
+    rounds = cluster_http.get(f"/fl/executions/{execution_id}/rounds").json()["data"]
+    assert [r["roundNumber"] for r in rounds] == [1, 2, 3]
+    assert all(len(r["participatingClients"]) == 10 for r in rounds)
+
+    clusters = [e["data"]["cluster"] for e in events_of(cluster_http, execution_id)
+                if e["event"] == "execution.simulation_started"]
+    assert len(clusters) == 2  # the first run and the resumed one, both on the test's cluster
+    port = ray_cluster.rsplit(":", 1)[1]
+    assert all(c["rayAddress"] == ray_cluster and c["gcsAddress"].endswith(f":{port}") and c["local"] is False
+               and c["cpus"] == 2.0 for c in clusters), clusters
+
+
+def test_an_unreachable_ray_address_fails_the_execution_in_seconds_with_the_cause(settings, django_user_model):
+    from flcore.services.executions import execution_create
+    from flcore.services.runner import execution_run
+
+    settings.RAY_ADDRESS = f"127.0.0.1:{free_port()}"  # nothing listens there
+    settings.FLCORE_RAY_CONNECT_TIMEOUT = 2.0
+    execution = execution_create(user=None, model_type="classification", algorithm="fedavg", runtime="simulation",
+                                 config={"rounds": 1, "minClients": 2, "numSupernodes": 2, "dataset": "digits"})
+    started = time.monotonic()
+    assert execution_run(execution_id=str(execution.pk), task_id="in-test", worker="pytest") == "failed"
+    assert time.monotonic() - started < 10
+    execution.refresh_from_db()
+    assert execution.error_code == "FL003"
+    assert settings.RAY_ADDRESS in execution.error_message and "unreachable" in execution.error_message
