@@ -16,8 +16,8 @@ from fedplane.api.errors import DomainError
 
 from .api.serializers import ExecutionCreateSerializer
 from .choices import Algorithm, ExecutionStatus
-from .models import (AggregatedModel, ClientAssignment, ClientUpdate, FLClient, PerformanceMetric, TrainingExecution,
-                     TrainingRound)
+from .models import (AggregatedModel, ClientAssignment, ClientUpdate, FLClient, PerformanceMetric, TrainingDataset,
+                     TrainingExecution, TrainingRound)
 from .services import aggregation as aggregation_services
 from .services import clients as client_services
 from .services import executions as execution_services
@@ -66,10 +66,10 @@ def _task_link(task_id: str):
 
 @admin.register(TrainingExecution)
 class TrainingExecutionAdmin(ServiceWrittenAdmin):
-    list_display = ("id", "status", "algorithm", "model_type", "current_round", "total_rounds",
+    list_display = ("id", "status", "runtime", "algorithm", "model_type", "current_round", "total_rounds",
                     "participating_clients", "latest_loss", "latest_accuracy", "error_code", "worker",
                     "celery_task", "created_at")
-    list_filter = ("status", "algorithm", "model_type", "error_code", "worker")
+    list_filter = ("status", "runtime", "algorithm", "model_type", "error_code", "worker")
     search_fields = ("=id", "algorithm", "worker", "celery_task_id", "error_message", "stop_reason")
     date_hierarchy = "created_at"
     readonly_fields = ("celery_task", "task_state")
@@ -245,17 +245,24 @@ class FLClientAdmin(admin.ModelAdmin):
 @admin.register(TrainingRound)
 class TrainingRoundAdmin(RoundMetricsMixin, ReadOnlyAdmin):
     list_display = ("execution", "round_number", "status", "accepted", "loss", "accuracy", "train_loss",
-                    "started_at", "completed_at")
+                    "straggler_count", "started_at", "completed_at")
     list_filter = ("status", "accepted")
     search_fields = ("=execution__id", "flower_run_id")
     date_hierarchy = "started_at"
     list_select_related = ("execution",)
     raw_id_fields = ("execution",)
 
+    @admin.display(description="stragglers")
+    def straggler_count(self, obj) -> str:
+        late = obj.stragglers or []
+        timed_out = sum(1 for s in late if s.get("timedOut"))
+        return f"{len(late)} ({timed_out} timed out)" if timed_out else str(len(late))
+
 
 @admin.register(ClientUpdate)
 class ClientUpdateAdmin(ReadOnlyAdmin):
-    list_display = ("round", "phase", "client", "node_id", "num_examples", "duration_seconds", "received_at")
+    list_display = ("round", "phase", "client", "node_id", "partition_id", "num_examples", "duration_seconds",
+                    "received_at")
     list_filter = ("phase",)
     search_fields = ("=round__execution__id", "node_id", "client__name")
     date_hierarchy = "received_at"
@@ -291,3 +298,59 @@ class PerformanceMetricAdmin(ReadOnlyAdmin):
     date_hierarchy = "recorded_at"
     list_select_related = ("execution", "client")
     raw_id_fields = ("execution", "client")
+
+
+class StartSimulationForm(forms.Form):
+    algorithm = forms.ChoiceField(choices=_algorithms)
+    rounds = forms.IntegerField(min_value=1, max_value=10_000, initial=3)
+    num_supernodes = forms.IntegerField(min_value=1, initial=10, label="virtual clients")
+    partitioning = forms.ChoiceField(choices=[("iid", "IID"), ("dirichlet", "Dirichlet(alpha)")], initial="iid")
+    alpha = forms.FloatField(min_value=1e-6, initial=0.5, help_text="Dirichlet only: small values, fewer labels each")
+    seed = forms.IntegerField(min_value=0, initial=0)
+
+    def request_body(self, dataset_id: str) -> dict:
+        data = self.cleaned_data
+        return {"algorithm": data["algorithm"], "runtime": "simulation", "config": {
+            "rounds": data["rounds"], "minClients": data["num_supernodes"], "numSupernodes": data["num_supernodes"],
+            "dataset": dataset_id, "partitioning": {"method": data["partitioning"], "alpha": data["alpha"],
+                                                    "seed": data["seed"]}}}
+
+
+@admin.register(TrainingDataset)
+class TrainingDatasetAdmin(ReadOnlyAdmin):
+    """Uploaded through POST /api/v1/fl/datasets; start a simulation on one from here."""
+    list_display = ("name", "file_format", "num_samples", "num_features", "num_classes", "size_bytes", "sha256",
+                    "created_by", "created_at")
+    list_filter = ("file_format",)
+    search_fields = ("=id", "name", "sha256")
+    date_hierarchy = "created_at"
+    actions = ("start_simulation",)
+
+    @admin.action(description="Start a simulation on the selected dataset")
+    def start_simulation(self, request, queryset):
+        datasets = list(queryset)
+        if len(datasets) != 1:
+            self.message_user(request, "Select exactly one dataset.", messages.ERROR)
+            return None
+        form = bound(StartSimulationForm, request, initial={})
+        if form.is_valid():
+            payload = ExecutionCreateSerializer(data=form.request_body(str(datasets[0].pk)))
+            if not payload.is_valid():
+                form.add_error(None, _flatten(payload.errors))
+            else:
+                data = payload.validated_data
+                try:
+                    execution = execution_services.execution_create(
+                        user=request.user, model_type=data["modelType"], algorithm=data["algorithm"],
+                        config=data["config"], runtime=data["runtime"], backend_config=data.get("backendConfig"))
+                except DomainError as exc:
+                    form.add_error(None, f"{exc.code}: {exc.message}")
+                    audit(request, target=str(datasets[0].pk), action="start_simulation", status=exc.status)
+                else:
+                    audit(request, target=str(execution.pk), action="start_simulation", status=202)
+                    self.message_user(request, f"Simulation {execution.pk} queued: {data['config']['numSupernodes']} "
+                                               f"virtual clients on {datasets[0].name}.", messages.SUCCESS)
+                    return redirect(reverse("admin:flcore_trainingexecution_change", args=[execution.pk]))
+        return action_page(self, request, datasets, form, title="Start a simulation", submit="Start simulation",
+                           intro="The execution is created and queued exactly as POST /api/v1/fl/executions with "
+                                 "runtime \"simulation\" would; each virtual client trains on one partition.")

@@ -79,6 +79,31 @@ def test_start_training_shows_validation_and_domain_errors_on_the_form(console, 
     assert not TrainingExecution.objects.exists()
 
 
+def test_start_a_simulation_on_an_uploaded_dataset(console):
+    import numpy as np
+
+    from flcore.models import TrainingDataset
+    from flcore.services.datasets import dataset_upload
+
+    buffer = __import__("io").BytesIO()
+    np.savez(buffer, x=np.random.default_rng(0).normal(size=(40, 3)), y=np.arange(40) % 2)
+    dataset = dataset_upload(user=None, name="two-classes.npz", chunks=[buffer.getvalue()])
+    page = console.action(TrainingDataset, "start_simulation", [dataset], follow=False)
+    assert page.status_code == 200 and 'value="Start simulation"' in page.content.decode()
+    too_many = console.action(TrainingDataset, "start_simulation", [dataset], apply="Start simulation",
+                              algorithm="fedavg", rounds="2", num_supernodes="30", partitioning="iid", alpha="0.5",
+                              seed="0")
+    assert too_many.status_code == 200 and "at most 20 clients" in too_many.content.decode()
+    done = console.action(TrainingDataset, "start_simulation", [dataset], apply="Start simulation", algorithm="fedavg",
+                          rounds="2", num_supernodes="8", partitioning="dirichlet", alpha="2", seed="3")
+    execution = TrainingExecution.objects.get()
+    assert done.redirect_chain[-1][0].endswith(f"/admin/flcore/trainingexecution/{execution.pk}/change/")
+    assert execution.runtime == "simulation" and execution.config["numSupernodes"] == 8
+    assert execution.data_partitioning["method"] == "dirichlet" and sum(execution.data_partitioning["sizes"]) == 40
+    assert (execution.config["inputDim"], execution.config["numClasses"]) == (3, 2)
+    assert AuditEntry.objects.filter(view_name="admin:start_simulation", status_code=202).exists()
+
+
 def test_revoking_clients_from_the_console(console, fl_clients):
     done = console.action(FLClient, "revoke", fl_clients[:1])
     assert any("site-0 revoked" in m for m in console.messages(done))

@@ -34,13 +34,17 @@ TERMINAL = {"completed", "failed", "stopped"}
 
 
 class Command(BaseCommand):
-    help = "Tour fedplane: a federated training of digits with 3 clients, then registry, regions, shell."
+    help = ("Tour fedplane: a federated training of digits with 3 clients (or N simulated ones), then registry, "
+            "regions, shell.")
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--rounds", type=int, default=10)
         parser.add_argument("--clients", type=int, default=3)
         parser.add_argument("--algorithm", default="fedavg")
+        parser.add_argument("--simulate", type=int, metavar="N", default=0,
+                            help="train N virtual clients on Flower's Simulation Engine (a local Ray) instead of "
+                                 "real client processes")
         parser.add_argument("--keep-running", action="store_true", help="leave the platform up afterwards")
 
     def handle(self, *args, **opts):
@@ -54,10 +58,14 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 f"live dashboard: {platform.url}/dashboard/  (log in as demo / {password})"))
             api = httpx.Client(base_url=f"{platform.url}/api/v1", headers={"X-API-Key": key}, timeout=30)
-            paths, test_path = write_digits_partitions(settings.VAR_DIR / "demo", opts["clients"])
-            clients = [self._start_client(platform.url, self._client_key(i), path, i) for i, path in enumerate(paths, 1)]
-            client_ids = self._wait_for_clients(api, len(paths), clients)
-            execution = self._start_execution(api, opts, client_ids)
+            if opts["simulate"]:
+                execution, test_path = self._start_simulation(api, opts)
+            else:
+                paths, test_path = write_digits_partitions(settings.VAR_DIR / "demo", opts["clients"])
+                clients = [self._start_client(platform.url, self._client_key(i), path, i)
+                           for i, path in enumerate(paths, 1)]
+                client_ids = self._wait_for_clients(api, len(paths), clients)
+                execution = self._start_execution(api, opts, client_ids)
             final = self._follow(platform.url, key, api, execution["id"])
             model = self._report(api, platform.url, final, test_path)
             self._tour(api, final, model, test_path)
@@ -128,6 +136,28 @@ class Command(BaseCommand):
         execution = response.json()["data"]
         self.stdout.write(f"execution {execution['id']} accepted ({opts['algorithm']}, {opts['rounds']} rounds)")
         return execution
+
+    def _start_simulation(self, api: httpx.Client, opts) -> tuple[dict, object]:
+        """The digits minus the held-out test set, uploaded as a dataset and split among N virtual clients."""
+        (train_path,), test_path = write_digits_partitions(settings.VAR_DIR / "demo-simulation", 1)
+        upload = api.post("/fl/datasets", params={"name": "digits-train.npz"}, content=train_path.read_bytes(),
+                          headers={"Content-Type": "application/octet-stream"})
+        if upload.status_code != 201:
+            raise CommandError(f"could not upload the dataset: {upload.text}")
+        count = opts["simulate"]
+        body = {"modelType": "classification", "algorithm": opts["algorithm"], "runtime": "simulation",
+                "config": {"rounds": opts["rounds"], "minClients": count, "numSupernodes": count,
+                           "dataset": upload.json()["data"]["id"], "localEpochs": 5, "batchSize": 8,
+                           "learningRate": 0.2, "partitioning": {"method": "dirichlet", "alpha": 1.0, "seed": 7}}}
+        response = api.post("/fl/executions", json=body)
+        if response.status_code != 202:
+            raise CommandError(f"could not start the simulation: {response.text}")
+        execution = response.json()["data"]
+        sizes = execution["dataPartitioning"]
+        self.stdout.write(f"simulation {execution['id']} accepted: {count} virtual clients on a local Ray, "
+                          f"{sizes['dataset']['samples']} digits split Dirichlet(1.0), {sizes['minSize']}-"
+                          f"{sizes['maxSize']} each ({opts['algorithm']}, {opts['rounds']} rounds)")
+        return execution, test_path
 
     def _follow(self, url: str, key: str, api: httpx.Client, execution_id: str) -> dict:
         started = time.monotonic()
