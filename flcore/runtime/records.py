@@ -50,6 +50,7 @@ class Straggler:
     seconds: float | None  # push-to-reply; None: no reply before the timeout
     late_by_seconds: float  # behind the phase's median reply (at least, when timed out)
     timed_out: bool
+    partition_id: int | None = None  # a simulation's virtual client, when known
 
 
 @dataclass(frozen=True)

@@ -66,15 +66,21 @@ def updates_of(driver: Driver, exchange: Exchange) -> list[ClientUpdate]:
     return updates
 
 
-def stragglers_of(exchange: Exchange, phase: str, timeout: float) -> list[Straggler]:
+def stragglers_of(exchange: Exchange, phase: str, timeout: float,
+                  node_configs: dict[int, dict[str, Any]] | None = None) -> list[Straggler]:
     """Nodes far behind the phase's median reply, and those still silent at the timeout."""
     if not exchange.seconds and not exchange.timed_out:
         return []
     median = statistics.median(exchange.seconds.values()) if exchange.seconds else 0.0
     slack = max(STRAGGLER_MIN_SECONDS, median)
-    late = [Straggler(node, phase, round(seconds, 3), round(seconds - median, 3), False)
+
+    def partition(node: int) -> int | None:
+        value = (node_configs or {}).get(node, {}).get("partition-id")
+        return None if value is None else int(value)
+
+    late = [Straggler(node, phase, round(seconds, 3), round(seconds - median, 3), False, partition(node))
             for node, seconds in sorted(exchange.seconds.items()) if seconds - median > slack]
-    silent = [Straggler(node, phase, None, round(max(0.0, timeout - median), 3), True)
+    silent = [Straggler(node, phase, None, round(max(0.0, timeout - median), 3), True, partition(node))
               for node in sorted(exchange.timed_out)]
     return late + silent
 
@@ -160,12 +166,13 @@ def run_round(  # pylint: disable=too-many-arguments
         strategy.aggregate_evaluate(round_number, evaluate.replies) if messages else None
     )
     t_end = time.monotonic()
+    train_updates, evaluate_updates = updates_of(driver, train), updates_of(driver, evaluate)
     record = RoundRecord(
         run_id=driver.run_id,
         round_number=round_number,
         node_ids=sampled,
-        train=updates_of(driver, train),
-        evaluate=updates_of(driver, evaluate),
+        train=train_updates,
+        evaluate=evaluate_updates,
         arrays={key: array.numpy() for key, array in new_arrays.items()},
         train_metrics=dict(train_metrics or {}),
         evaluate_metrics=dict(evaluate_metrics or {}),
@@ -177,8 +184,8 @@ def run_round(  # pylint: disable=too-many-arguments
             "evaluate": t_end - t_agg,
             "total": t_end - t0,
         },
-        stragglers=stragglers_of(train, "train", settings.timeout)
-        + stragglers_of(evaluate, "evaluate", settings.timeout),
+        stragglers=stragglers_of(train, "train", settings.timeout, driver.node_configs)
+        + stragglers_of(evaluate, "evaluate", settings.timeout, driver.node_configs),
         settings=settings,
     )
     return new_arrays, record

@@ -147,7 +147,8 @@ def run_secure_round(  # pylint: disable=too-many-arguments,too-many-locals
         lost_node_ids=sorted((set(nodes) - set(sampled) if fraction >= 1.0 else set()) | set(evaluate.missing)),
         timings={"wait": t_wait - t0, "train": train_seconds, "aggregate": 0.0, "evaluate": t_end - t_train,
                  "total": t_end - t0},
-        stragglers=stragglers_of(evaluate, "evaluate", settings.timeout), settings=settings)
+        stragglers=stragglers_of(evaluate, "evaluate", settings.timeout, driver.node_configs),
+        settings=settings)
     return new_arrays, record
 
 

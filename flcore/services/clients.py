@@ -12,7 +12,7 @@ from django.utils import timezone
 from fedplane.api.errors import DomainError, ErrorCode
 from fedplane.events.services import emit
 
-from ..choices import ClientStatus, ExecutionStatus
+from ..choices import ClientStatus, ExecutionStatus, Runtime
 from ..errors import ClientNotFound, PrivacyViolation
 from ..models import ClientAssignment, FLClient, PerformanceMetric
 from ..runtime.control import register_node, unregister_node
@@ -167,6 +167,10 @@ def client_assign(*, client_id, execution_id, role: str, config: dict | None = N
     client = client_get(client_id, for_update=True)
     _refuse_if_revoked(client)
     execution = execution_get(execution_id)
+    if execution.runtime == Runtime.SIMULATION:
+        raise DomainError("A simulation trains virtual clients only; registered clients join deployment executions.",
+                          code=ErrorCode.CONFLICT, status=409, details={"executionId": str(execution.pk),
+                                                                        "runtime": execution.runtime})
     _refuse_if_privacy_fixed(execution)
     assignment, _ = ClientAssignment.objects.update_or_create(
         execution=execution, client=client, defaults={"role": role, "config": config or {}})

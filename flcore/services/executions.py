@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from fedplane.api.errors import DomainError
+
 from ..choices import ClientStatus, ExecutionStatus as S, Runtime
 from ..errors import (ExecutionNotFound, InsufficientClients, InvalidTransition, ModelIncompatible,
                       PrivacyViolation)
@@ -153,6 +155,10 @@ def execution_resume(*, execution_id, from_round: int | None = None,
         raise ModelIncompatible(f"No checkpoint for round {from_round}.",
                                 details={"available": list(checkpoints.values_list("round_number", flat=True))})
     config = {**execution.config, **(adjust_config or {})}
+    if execution.runtime == Runtime.SIMULATION and int(config["minClients"]) > int(config["numSupernodes"]):
+        raise DomainError(f"minClients can be at most numSupernodes ({config['numSupernodes']}).",
+                          code="VALIDATION_ERROR", status=422,
+                          details={"minClients": config["minClients"], "numSupernodes": config["numSupernodes"]})
     if int(config.get("rounds", execution.total_rounds)) <= from_round:
         raise InvalidTransition(f"Nothing to run: rounds is {config.get('rounds')} and from_round is {from_round}.")
     execution.config, execution.total_rounds = config, int(config["rounds"])

@@ -127,7 +127,8 @@ def _client_id(clients: dict[int, FLClient], node_id: int) -> str | None:
 def _stragglers(record: RoundRecord, clients: dict[int, FLClient]) -> list[dict]:
     partitions = {u.node_id: u.partition_id for u in (*record.train, *record.evaluate)}
     return [{"nodeId": str(s.node_id), "clientId": _client_id(clients, s.node_id),
-             "partitionId": partitions.get(s.node_id), "phase": s.phase, "seconds": s.seconds,
+             "partitionId": s.partition_id if s.partition_id is not None else partitions.get(s.node_id),
+             "phase": s.phase, "seconds": s.seconds,
              "lateBySeconds": s.late_by_seconds, "timedOut": s.timed_out} for s in record.stragglers]
 
 

@@ -27,11 +27,11 @@ def test_settings_changed_while_it_runs_apply_from_the_next_round_and_stragglers
     assert created.status_code == 202, created.text
     execution_id = created.json()["data"]["id"]
 
-    # Changed while round 1 runs (its settings are taken): from round 2 on, 2 s per phase, and a
-    # round may lose a fifth of its clients (8 good replies do).
+    # Changed while round 1 runs (its settings are taken): from round 2 on, 6 s per phase (the
+    # straggler needs 10), and a round may lose a fifth of its clients (8 good replies do).
     wait_for_round(fl_http, execution_id, 1, status="collecting", timeout=300)
-    changed = {"roundTimeoutSeconds": 2.0, "minResponders": 8, "acceptedFailureFraction": 0.2}
-    assert _configure(fl_http, execution_id, roundTimeoutSeconds=2, minResponders=8,
+    changed = {"roundTimeoutSeconds": 6.0, "minResponders": 8, "acceptedFailureFraction": 0.2}
+    assert _configure(fl_http, execution_id, roundTimeoutSeconds=6, minResponders=8,
                       acceptedFailureFraction=0.2) == changed
     first = wait_for_round(fl_http, execution_id, 1, timeout=300)
     detail = fl_http.get(f"/fl/executions/{execution_id}/rounds/1").json()["data"]
@@ -42,7 +42,7 @@ def test_settings_changed_while_it_runs_apply_from_the_next_round_and_stragglers
     assert late[0]["seconds"] == max(s["seconds"] for s in late.values())
     assert len(first["participatingClients"]) == 10
 
-    # Round 2: client 0 misses the 2 s timeout; 9 of 10 replied, within the 20% accepted.
+    # Round 2: client 0 misses the 6 s timeout; 9 of 10 replied, within the 20% accepted.
     wait_for_round(fl_http, execution_id, 2, status="collecting", timeout=300)
     _configure(fl_http, execution_id, acceptedFailureFraction=0.0)  # from round 3: no failure accepted
     second = wait_for_round(fl_http, execution_id, 2, timeout=300)

@@ -120,6 +120,18 @@ def test_bad_simulation_input_is_refused_with_the_cause(fl_http):
     assert deployment.status_code == 422 and "numSupernodes" in str(deployment.json()["error"]["details"])
 
 
+def test_a_simulation_takes_no_registered_clients_and_no_more_minimum_than_it_has(fl_http):
+    base = {"rounds": 1, "minClients": 1}
+    created = fl_http.post("/fl/executions", json={"algorithm": "fedavg", "runtime": "simulation",
+                                                   "config": {**base, "numSupernodes": 5}}).json()["data"]
+    assert fl_http.post(f"/fl/executions/{created['id']}/stop", json={}).json()["data"]["status"] == "stopped"
+    client = fl_http.post("/fl/clients", json={"name": "a-real-site"}).json()["data"]
+    assign = fl_http.post(f"/fl/clients/{client['id']}/assign", json={"executionId": created["id"]})
+    assert assign.status_code == 409 and "virtual clients" in assign.json()["error"]["message"]
+    resume = fl_http.post(f"/fl/executions/{created['id']}/resume", json={"adjustConfig": {"minClients": 6}})
+    assert resume.status_code == 422 and "numSupernodes" in resume.json()["error"]["message"]
+
+
 def test_dataset_upload_checks_the_file_and_simulates_on_it(fl_http, fl_worker, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 5)).astype(np.float32)

@@ -12,7 +12,7 @@ from flcore.runtime import numpy_app
 
 __all__ = ["STRAGGLER_SECONDS", "app"]
 
-STRAGGLER_SECONDS = 4.0
+STRAGGLER_SECONDS = 10.0
 
 app = ClientApp()
 app.evaluate()(numpy_app.evaluate_handler)
