@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import tomli_w
-from flwr.cli.build import build_fab_from_files
 
 __all__ = ["DEFAULT_CLIENTAPP", "build_fab", "pyproject_of"]
 
@@ -63,6 +62,8 @@ def build_fab(
     The whole run config goes in the FAB (not in StartRun's override_config),
     because Flower rejects override keys the FAB does not already declare.
     """
+    from flwr.cli.build import build_fab_from_files  # imports FastAPI: not for client processes
+
     pyproject = pyproject_of(run_config, clientapp=clientapp, name=name, version=version, publisher=publisher)
     files: dict[str, bytes] = {"pyproject.toml": pyproject.encode()}
     files.update(extra_files or {})

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flwr.app import Message, RecordDict
+from flwr.common.constant import ErrorCode
 from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
 from flwr.serverapp import Grid
 from flwr.supercore.run import Run
@@ -95,6 +96,9 @@ class ExchangeMixin:
         while pending and time.monotonic() - sent < timeout:
             for reply in self.pull_messages(list(pending)):  # type: ignore[attr-defined]
                 node = pending.pop(reply.metadata.reply_to_message_id)
+                if reply.has_error() and reply.error.code == ErrorCode.NODE_UNAVAILABLE:
+                    result.lost.append(node)  # the SuperLink's answer for a node that went offline
+                    continue
                 result.answered.append((node, reply))
                 result.seconds[node] = time.monotonic() - sent
             if pending and time.monotonic() >= next_liveness:
