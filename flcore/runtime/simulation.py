@@ -115,6 +115,7 @@ def _start_ray(address: str, resources: ClientResources, connect_timeout: float,
     """Join (or start) Ray, check it can hold at least one virtual client; what it has."""
     import ray
 
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no report home from a worker
     check_ray_reachable(address, connect_timeout)
     pythonpath = os.pathsep.join([*sys.path, *filter(None, [os.environ.get("PYTHONPATH")])])
     with _file_backed_std_streams():
