@@ -39,13 +39,15 @@ __all__ = ["run_task", "serve"]
 
 log = logging.getLogger(__name__)
 
-# A task's message objects are already in the SuperNode's local store when the task is
-# handed out, so pulling them takes milliseconds. Flower waits up to 2 hours for a
-# missing one, e.g. of a run stopped mid-delivery, which would block this one-at-a-time
+# Flower 1.41's SuperNode hands a task out before it has fetched the message's objects from
+# the SuperLink; on a quiet host that takes milliseconds, on a loaded one with dozens of
+# nodes more than 20 s (seen at 50 nodes on 2 cores). A task whose pull gives up gets no
+# reply, so the pull must outlast a loaded fetch. Flower itself waits up to 2 hours for a
+# missing object, e.g. of a run stopped mid-delivery, which would block this one-at-a-time
 # executor; fedplane gives up after FEDPLANE_CLIENT_PULL_TIMEOUT seconds instead.
 run_clientapp.pull_and_inflate_object_from_tree = functools.partial(
     run_clientapp.pull_and_inflate_object_from_tree,
-    max_time=float(os.environ.get("FEDPLANE_CLIENT_PULL_TIMEOUT", "20")))
+    max_time=float(os.environ.get("FEDPLANE_CLIENT_PULL_TIMEOUT", "120")))
 _load_client_app = get_load_client_app_fn(default_app_ref="", app_path=None, multi_app=True)
 _installed: set[str] = set()  # FAB hashes already unpacked into FLWR_HOME
 
@@ -95,16 +97,16 @@ def run_task(address: str, token: str) -> None:
 def serve(
     address: str,
     preload: str | None = DEFAULT_CLIENTAPP,
-    poll: float = 0.05,
+    poll: float = 0.1,
     stop: threading.Event | None = None,
     idle_poll: float = 0.5,
 ) -> None:
     """Claim and run ClientApp tasks from the SuperNode at ``address`` until ``stop``.
 
     Polls every ``poll`` seconds while tasks came recently, else every ``idle_poll``:
-    each poll is a request the SuperNode serves (dozens of co-located nodes polling
-    at 0.05 s kept two cores busy), and an idle SuperNode polls its SuperLink slowly
-    anyway (supernode_main.py).
+    each poll is a request the SuperNode serves (50 co-located nodes polling at 0.05 s
+    were the largest per-node cost while a run was active, about 3% of a core each),
+    and an idle SuperNode polls its SuperLink slowly anyway (supernode_main.py).
     """
     if preload:
         importlib.import_module(preload.partition(":")[0])  # the point: import once

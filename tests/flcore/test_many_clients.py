@@ -31,12 +31,9 @@ def _round(http, execution_id: str, round_number: int) -> tuple[list[str], list[
 
 
 def test_twenty_supernodes_train_while_one_leaves_and_one_joins_between_rounds(
-        fl_http, fl_worker, join_clients, tmp_path, monkeypatch):
+        fl_http, fl_worker, join_clients, tmp_path):
     from flcore.demo.data import write_digits_partitions
 
-    # 63 client processes on two cores: a SuperNode may take longer than the executor's
-    # default 20 s to have a message's arrays ready, and the node's reply would be lost.
-    monkeypatch.setenv("FEDPLANE_CLIENT_PULL_TIMEOUT", "120")
     paths, _ = write_digits_partitions(tmp_path, CLIENTS + 1, alpha=100.0)  # about even shares
     # Heartbeats every 30 s: twenty clients on one API key stay far below its hourly limit.
     clients = join_clients(paths[:CLIENTS], timeout=240, heartbeat=30, client_app=HELD_APP)
