@@ -17,7 +17,7 @@ from django.utils import timezone
 from fedplane.events.services import emit
 
 from .. import runtime
-from ..choices import ClientStatus, ExecutionStatus as S
+from ..choices import ClientStatus, ExecutionStatus as S, Runtime
 from ..models import AggregatedModel, FLClient, TrainingExecution
 from . import aggregation, checkpoints, training_plan
 from .locks import superlink_lock
@@ -25,7 +25,7 @@ from .recording import record_round, record_round_started
 from .superlink import superlink_tls
 from .transitions import transition
 
-__all__ = ["execution_run", "STALE_AFTER"]
+__all__ = ["Claim", "execution_run", "run_claimed", "finish", "STALE_AFTER"]
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(seconds=settings.FLCORE_STALE_SECONDS)
@@ -106,7 +106,7 @@ def _release_clients(execution: TrainingExecution) -> None:
         status=ClientStatus.IDLE)
 
 
-def _finish(execution_id, to: str, *, error_code: str = "", error_message: str = "", data=None) -> None:
+def finish(execution_id, to: str, *, error_code: str = "", error_message: str = "", data=None) -> None:
     with transaction.atomic():
         execution = TrainingExecution.objects.select_for_update().get(pk=execution_id)
         if execution.status in (S.RUNNING, S.STOPPING):
@@ -115,10 +115,23 @@ def _finish(execution_id, to: str, *, error_code: str = "", error_message: str =
 
 
 def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None:
-    """Run (or resume) the execution; returns its final status, or None if not claimed."""
+    """Run (or resume) the execution; returns its final status, or None if not claimed.
+
+    A simulation runs in a process of its own (simulation_process.py): Ray leaves threads
+    behind in the process that ran it, and a Celery pool process must not have any when
+    it exits.
+    """
     claim = _claim(execution_id, task_id, worker)
     if claim is None:
         return None
+    if claim.execution.runtime == Runtime.SIMULATION:
+        from .simulation_process import run_in_own_process
+        return run_in_own_process(str(claim.execution.pk), claim.from_round)
+    return run_claimed(claim)
+
+
+def run_claimed(claim: Claim) -> str:
+    """Drive a claimed execution to its end, recording everything; its final status."""
     execution = claim.execution
     heartbeat = _Heartbeat(execution.id)
     heartbeat.start()
@@ -166,29 +179,29 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
             round_clients=(lambda _round: training_plan.assigned_trainers(execution.id))
             if plan.clients_follow_assignments else None))
     except runtime.SimulationUnavailable as exc:
-        _finish(execution.id, S.FAILED, error_code="FL003", error_message=f"Simulation unavailable: {exc}")
+        finish(execution.id, S.FAILED, error_code="FL003", error_message=f"Simulation unavailable: {exc}")
         return S.FAILED
     except runtime.InsufficientClients as exc:
-        _finish(execution.id, S.FAILED, error_code="FL002", error_message=str(exc))
+        finish(execution.id, S.FAILED, error_code="FL002", error_message=str(exc))
         return S.FAILED
     except runtime.ClientDisconnected as exc:
-        _finish(execution.id, S.FAILED, error_code="FL005", error_message=str(exc))
+        finish(execution.id, S.FAILED, error_code="FL005", error_message=str(exc))
         return S.FAILED
     except Exception as exc:  # recorded on the execution and logged with its traceback, never lost
         log.exception("execution %s failed", execution.id)
-        _finish(execution.id, S.FAILED, error_code="FL003", error_message=f"{type(exc).__name__}: {exc}"[:2000])
+        finish(execution.id, S.FAILED, error_code="FL003", error_message=f"{type(exc).__name__}: {exc}"[:2000])
         return S.FAILED
     finally:
         heartbeat.stopped.set()
     if result.status == "completed":
-        _finish(execution.id, S.COMPLETED, data={"finalMetrics": _final_metrics(execution.id)})
+        finish(execution.id, S.COMPLETED, data={"finalMetrics": _final_metrics(execution.id)})
         return S.COMPLETED
     if stop_reason.get("by") == "privacy":
-        _finish(execution.id, S.STOPPED, error_code="FL007",
+        finish(execution.id, S.STOPPED, error_code="FL007",
                 error_message="Stopped before the next round would exceed the privacy budget.",
                 data={"privacy": plan.ledger.to_dict() if plan.ledger else None})
     else:
-        _finish(execution.id, S.STOPPED, data={"lastRound": result.last_round})
+        finish(execution.id, S.STOPPED, data={"lastRound": result.last_round})
     return S.STOPPED
 
 
