@@ -7,7 +7,6 @@ driver can attribute results to fedplane clients.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import torch
 from flwr.app import (
     ArrayRecord,
-    ConfigRecord,
     Context,
     Message,
     MetricRecord,
@@ -30,6 +28,7 @@ from flwr.compat.common.recorddict_compat import fitres_to_recorddict, recorddic
 from .local_data import data_path_of
 from .model import build_model, evaluate, load_data, train
 from .records import REPLY_INFO_KEY
+from .replies import handler_config, info_record
 
 __all__ = ["app", "secure_app"]
 
@@ -38,23 +37,6 @@ app = ClientApp()
 # and sends only a masked update: see flcore/runtime/secure.py.
 secure_app = ClientApp()
 torch.set_num_threads(1)  # several ClientApps share a host; keep runs reproducible
-
-
-def _config(msg: Message, context: Context) -> dict[str, Any]:
-    """Run config overlaid with the round's message config (e.g. FedProx's mu)."""
-    merged: dict[str, Any] = dict(context.run_config)
-    for record in msg.content.config_records.values():
-        merged.update(record)
-    return merged
-
-
-def _info(context: Context, started: float) -> ConfigRecord:
-    return ConfigRecord(
-        {
-            "node-config": json.dumps(dict(context.node_config)),
-            "seconds": time.monotonic() - started,
-        }
-    )
 
 
 def _model(msg: Message, config: Mapping[str, Any]) -> torch.nn.Module:
@@ -68,7 +50,7 @@ def _model(msg: Message, config: Mapping[str, Any]) -> torch.nn.Module:
 def train_handler(msg: Message, context: Context) -> Message:
     """Train the received global model on local data; reply with new weights."""
     started = time.monotonic()
-    config = _config(msg, context)
+    config = handler_config(msg, context)
     data = load_data(data_path_of(context.node_config, config), config)
     model = _model(msg, config)
     loss, acc = train(model, data, config)
@@ -81,7 +63,7 @@ def train_handler(msg: Message, context: Context) -> Message:
         {
             "arrays": ArrayRecord(model.state_dict()),
             "metrics": MetricRecord(metrics),
-            REPLY_INFO_KEY: _info(context, started),
+            REPLY_INFO_KEY: info_record(context, started),
         }
     )
     return Message(content=content, reply_to=msg)
@@ -103,7 +85,7 @@ def secure_train_handler(msg: Message, context: Context) -> Message:
     fitres = FitRes(Status(Code.OK, ""), ndarrays_to_parameters(weights), len(data.y_train),
                     {"train-loss": loss, "train-accuracy": acc})
     content = fitres_to_recorddict(fitres, keep_input=False)
-    content[REPLY_INFO_KEY] = _info(context, started)
+    content[REPLY_INFO_KEY] = info_record(context, started)
     return Message(content=content, reply_to=msg)
 
 
@@ -111,7 +93,7 @@ def secure_train_handler(msg: Message, context: Context) -> Message:
 def evaluate_handler(msg: Message, context: Context) -> Message:
     """Evaluate the received global model on the local held-out split."""
     started = time.monotonic()
-    config = _config(msg, context)
+    config = handler_config(msg, context)
     data = load_data(data_path_of(context.node_config, config), config)
     loss, acc = evaluate(_model(msg, config), data.x_eval, data.y_eval)
     metrics: dict[str, MetricRecordValues] = {
@@ -120,7 +102,7 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
         "eval-accuracy": acc,
     }
     content = RecordDict(
-        {"metrics": MetricRecord(metrics), REPLY_INFO_KEY: _info(context, started)}
+        {"metrics": MetricRecord(metrics), REPLY_INFO_KEY: info_record(context, started)}
     )
     return Message(content=content, reply_to=msg)
 
@@ -128,7 +110,7 @@ def evaluate_handler(msg: Message, context: Context) -> Message:
 @app.query()
 def query_handler(msg: Message, context: Context) -> Message:
     """Answer the driver's node discovery with this node's config."""
-    return Message(RecordDict({REPLY_INFO_KEY: _info(context, time.monotonic())}), reply_to=msg)
+    return Message(RecordDict({REPLY_INFO_KEY: info_record(context, time.monotonic())}), reply_to=msg)
 
 
 secure_app.evaluate()(evaluate_handler)

@@ -10,17 +10,17 @@ layer, ``2.*`` the output layer; torch's ``Linear`` keeps weights as out x in).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from .local_data import data_path_of, eval_split, read_xy, setting
 from .records import REPLY_INFO_KEY
+from .replies import handler_config, info_record
 
 __all__ = ["app"]
 
@@ -28,22 +28,9 @@ app = ClientApp()
 Params = dict[str, np.ndarray]
 
 
-def _config(msg: Message, context: Context) -> dict[str, Any]:
-    """Run config overlaid with the round's message config (as app.py does)."""
-    merged: dict[str, Any] = dict(context.run_config)
-    for record in msg.content.config_records.values():
-        merged.update(record)
-    return merged
-
-
-def _info(context: Context, started: float) -> ConfigRecord:
-    return ConfigRecord({"node-config": json.dumps(dict(context.node_config)),
-                         "seconds": time.monotonic() - started})
-
-
 def _data(context: Context, config: Mapping[str, Any]) -> tuple[np.ndarray, ...]:
     """(x_train, y_train, x_eval, y_eval) with the same held-out rows as app.py."""
-    x, y = read_xy(data_path_of(context.node_config, context.run_config))
+    x, y = read_xy(data_path_of(context.node_config, config))  # message config over run config, as app.py
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y).astype(np.int64)
     train, held_out = eval_split(len(y), config)
     return x[train], y[train], x[held_out], y[held_out]
@@ -106,13 +93,13 @@ def train(p: Params, x: np.ndarray, y: np.ndarray, config: Mapping[str, Any]) ->
 def train_handler(msg: Message, context: Context) -> Message:
     """Train the received global model on local data; reply with the new weights."""
     started = time.monotonic()
-    config = _config(msg, context)
+    config = handler_config(msg, context)
     x_train, y_train, _, _ = _data(context, config)
     params = _params(msg)
     loss, acc = train(params, x_train, y_train, config)
     arrays = ArrayRecord({key: Array.from_numpy_ndarray(value) for key, value in params.items()})
     metrics = MetricRecord({"num-examples": len(y_train), "train-loss": loss, "train-accuracy": acc})
-    content = RecordDict({"arrays": arrays, "metrics": metrics, REPLY_INFO_KEY: _info(context, started)})
+    content = RecordDict({"arrays": arrays, "metrics": metrics, REPLY_INFO_KEY: info_record(context, started)})
     return Message(content=content, reply_to=msg)
 
 
@@ -120,14 +107,14 @@ def train_handler(msg: Message, context: Context) -> Message:
 def evaluate_handler(msg: Message, context: Context) -> Message:
     """Evaluate the received global model on the local held-out rows."""
     started = time.monotonic()
-    config = _config(msg, context)
+    config = handler_config(msg, context)
     _, _, x_eval, y_eval = _data(context, config)
     loss, acc = evaluate(_params(msg), x_eval, y_eval)
     metrics = MetricRecord({"num-examples": len(y_eval), "eval-loss": loss, "eval-accuracy": acc})
-    return Message(RecordDict({"metrics": metrics, REPLY_INFO_KEY: _info(context, started)}), reply_to=msg)
+    return Message(RecordDict({"metrics": metrics, REPLY_INFO_KEY: info_record(context, started)}), reply_to=msg)
 
 
 @app.query()
 def query_handler(msg: Message, context: Context) -> Message:
     """Answer the driver's node discovery with this node's config."""
-    return Message(RecordDict({REPLY_INFO_KEY: _info(context, time.monotonic())}), reply_to=msg)
+    return Message(RecordDict({REPLY_INFO_KEY: info_record(context, time.monotonic())}), reply_to=msg)

@@ -10,7 +10,6 @@ import re
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -18,7 +17,8 @@ from django.utils import timezone
 
 from flcore.models import TrainingExecution, TrainingRound
 from flcore.runtime import SuperNodeProcess
-from tests.support.processes import start_server, start_worker, wait_until
+from tests.support.fl import own_queue_stack
+from tests.support.processes import wait_until
 
 from .conftest import TERMINAL, events_of
 
@@ -48,7 +48,7 @@ def test_queued_executions_get_positions_and_estimates_from_round_times(api, mak
     fast = _execution("running", 4, current=2, minutes_ago=10)  # 10 s rounds, 2 left
     _round(fast, 1, 10, ended_ago=15)
     _round(fast, 2, 10, ended_ago=4)  # 4 s into its third round
-    slow = _execution("running", 3, minutes_ago=9)  # no round of its own yet: the recent mean (10 s)
+    _execution("running", 3, minutes_ago=9)  # no round of its own yet: the recent mean (10 s)
     first, second, third = (_execution("queued", 2, minutes_ago=m) for m in (3, 2, 1))
     _execution("completed", 1, minutes_ago=30)
 
@@ -115,14 +115,8 @@ def test_without_round_history_there_is_a_position_but_no_estimate(api, make_key
 @pytest.fixture
 def queue_http(fl_env, fl_key, live_logs):
     """A server and a two-slot worker of the queue QUEUE, on the session's SuperLink and database."""
-    env = {**fl_env, "FLCORE_QUEUE": QUEUE}
-    server, base = start_server(env, live_logs, "fl-queue-web")
-    worker = start_worker(env, live_logs, "fl-queue-worker", concurrency=2, queues=QUEUE,
-                          extra=["--max-tasks-per-child", "1"])
-    with httpx.Client(base_url=f"{base}/api/v1", headers={"X-API-Key": fl_key}, timeout=30) as http:
+    with own_queue_stack(fl_env, live_logs, fl_key, name="fl-queue", queue=QUEUE, concurrency=2) as http:
         yield http
-    worker.stop()
-    server.stop()
 
 
 @pytest.fixture

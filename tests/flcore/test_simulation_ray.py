@@ -6,10 +6,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support.processes import ManagedProcess, free_port, start_server, start_worker, wait_until
+from tests.support.fl import own_queue_stack
+from tests.support.processes import ManagedProcess, free_port, wait_until
 
 from .conftest import events_of, wait_for_round, wait_for_status
 
@@ -48,14 +48,8 @@ def _env_without_ray() -> dict[str, str]:
 @pytest.fixture
 def cluster_http(fl_env, live_logs, ray_cluster, fl_key):
     """A server and a worker of their own (own queue), whose simulations run on `ray_cluster`."""
-    env = {**fl_env, "RAY_ADDRESS": ray_cluster, "FLCORE_QUEUE": QUEUE}
-    server, base = start_server(env, live_logs, "web-ray")
-    worker = start_worker(env, live_logs, "worker-ray", concurrency=1, queues=QUEUE,
-                          extra=["--max-tasks-per-child", "1"])
-    with httpx.Client(base_url=f"{base}/api/v1", headers={"X-API-Key": fl_key}, timeout=30) as client:
-        yield client
-    worker.stop()
-    server.stop()
+    with own_queue_stack({**fl_env, "RAY_ADDRESS": ray_cluster}, live_logs, fl_key, name="ray", queue=QUEUE) as http:
+        yield http
 
 
 def test_a_simulation_joins_the_ray_cluster_and_stops_and_resumes_there(cluster_http, ray_cluster):

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -147,6 +149,23 @@ def join_clients(fl_server_url, fl_key, fl_http, live_logs, fl_superlink):
             joined.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             joined.kill()
+
+
+@contextmanager
+def own_queue_stack(env: dict[str, str], log_dir: Path, api_key: str, *, name: str, queue: str,
+                    concurrency: int = 1) -> Iterator[httpx.Client]:
+    """An API client of a server and an fl worker of their own queue (`env` may add settings, such
+    as RAY_ADDRESS): the session's `fl_worker` takes none of their executions, and theirs none else."""
+    env = {**env, "FLCORE_QUEUE": queue}
+    server, base = start_server(env, log_dir, f"{name}-web")
+    worker = start_worker(env, log_dir, f"{name}-worker", concurrency=concurrency, queues=queue,
+                          extra=["--max-tasks-per-child", "1"])
+    try:
+        with httpx.Client(base_url=f"{base}/api/v1", headers={"X-API-Key": api_key}, timeout=30) as http:
+            yield http
+    finally:
+        worker.stop()
+        server.stop()
 
 
 def start_execution(http: httpx.Client, clients, **config) -> dict:
