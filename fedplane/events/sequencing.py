@@ -20,7 +20,7 @@ process died between its commit and its numbering is numbered by the next emitte
 from __future__ import annotations
 
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import F, Max, Min
 
 from .models import Event
 
@@ -40,9 +40,17 @@ def sequence_committed() -> list[Event]:
         if not pending:
             return []
         top = latest_position()
+        late = []  # committed after a greater id was numbered: the next positions after it
         for event in pending:
-            top = event.position = max(event.id, top + 1)
-        Event.objects.bulk_update(pending, ["position"])
+            if event.id > top:
+                break
+            top = event.position = top + 1
+            late.append(event)
+        Event.objects.bulk_update(late, ["position"])
+        in_order = pending[len(late):]  # the usual case: each its own id, in one statement
+        for event in in_order:
+            event.position = event.id
+        Event.objects.filter(pk__in=[e.id for e in in_order]).update(position=F("id"))
     return pending
 
 

@@ -48,8 +48,16 @@ def main() -> None:
     import django
 
     django.setup()
+    import gc
+
+    from .. import runtime
     from ..models import TrainingExecution
     from .runner import Claim, run_claimed
+
+    runtime.run_simulation  # noqa: B018 -- imports Flower and Ray's driver side now, before the freeze
+    # What is loaded by now lives as long as the process: keep it out of every collection
+    # (at 1,000 virtual clients a round otherwise spends 0.2-0.4 s in full collections).
+    gc.freeze()
 
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s/simulation] %(message)s")
     execution_id, from_round = sys.argv[1], int(sys.argv[2])
