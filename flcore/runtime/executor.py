@@ -40,14 +40,16 @@ __all__ = ["run_task", "serve"]
 log = logging.getLogger(__name__)
 
 # Flower 1.41's SuperNode hands a task out before it has fetched the message's objects from
-# the SuperLink; on a quiet host that takes milliseconds, on a loaded one with dozens of
-# nodes more than 20 s (seen at 50 nodes on 2 cores). A task whose pull gives up gets no
-# reply, so the pull must outlast a loaded fetch. Flower itself waits up to 2 hours for a
-# missing object, e.g. of a run stopped mid-delivery, which would block this one-at-a-time
-# executor; fedplane gives up after FEDPLANE_CLIENT_PULL_TIMEOUT seconds instead.
+# the SuperLink: milliseconds on a quiet host, more than 20 s for a few of 50 nodes sharing
+# two loaded cores. A task whose pull gives up gets no reply (the round waits for it until
+# its timeout). But the objects of a run stopped mid-delivery (its worker died) never come,
+# and the SuperNode keeps the task's token alive, so nothing tells them apart: Flower would
+# wait 2 hours while this one-at-a-time executor serves nobody else. The bound must let a
+# loaded pull finish and free the node before a taken-over run stops waiting for it
+# (FLCORE_STALE_SECONDS + its connect timeout): FEDPLANE_CLIENT_PULL_TIMEOUT, 45 s.
 run_clientapp.pull_and_inflate_object_from_tree = functools.partial(
     run_clientapp.pull_and_inflate_object_from_tree,
-    max_time=float(os.environ.get("FEDPLANE_CLIENT_PULL_TIMEOUT", "120")))
+    max_time=float(os.environ.get("FEDPLANE_CLIENT_PULL_TIMEOUT", "45")))
 _load_client_app = get_load_client_app_fn(default_app_ref="", app_path=None, multi_app=True)
 _installed: set[str] = set()  # FAB hashes already unpacked into FLWR_HOME
 
