@@ -53,6 +53,11 @@ def _js(driver, script: str, *args):
     return driver.execute_script(script, *args)
 
 
+def _connection_state(driver) -> str | None:
+    # Null while the page after the login redirect is still loading; a wait must not stop on it.
+    return _js(driver, "return document.getElementById('connection')?.dataset.state ?? null")
+
+
 def _log_in(driver, base: str, username: str, password: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -61,7 +66,8 @@ def _log_in(driver, base: str, username: str, password: str) -> None:
     driver.find_element(By.NAME, "username").send_keys(username)
     driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    _wait(driver, lambda: driver.current_url.endswith("/dashboard/"), 30, "back on the dashboard after login")
+    _wait(driver, lambda: driver.current_url.endswith("/dashboard/")
+          and _js(driver, "return document.readyState") == "complete", 30, "back on the dashboard after login")
 
 
 def _start_training_from_admin(driver, base: str, client_ids: list[str]) -> str:
@@ -103,7 +109,7 @@ def test_dashboard_charts_gain_a_point_per_round_live(driver, fl_server_url, fl_
     operator = make_user(superuser=True)
 
     _log_in(driver, base, operator.username, "pw-for-tests-1")
-    _wait(driver, lambda: _js(driver, "return document.getElementById('connection').dataset.state") == "live",
+    _wait(driver, lambda: _connection_state(driver) == "live",
           60, "dashboard subscribed on the WebSocket")
     assert _js(driver, "return typeof Chart === 'function' && typeof cytoscape === 'function'")
     _js(driver, "window.__sameDocument = 'dashboard-1'")  # gone if the page ever reloads
@@ -170,7 +176,7 @@ def test_dashboard_resumes_after_the_socket_drops_and_draws_the_dependency_graph
     clients = join_clients(paths[:2])
     operator = make_user(superuser=True)
     _log_in(driver, fl_server_url, operator.username, "pw-for-tests-1")
-    _wait(driver, lambda: _js(driver, "return document.getElementById('connection').dataset.state") == "live",
+    _wait(driver, lambda: _connection_state(driver) == "live",
           60, "dashboard subscribed on the WebSocket")
 
     # The graph: Cytoscape holds the API's nodes (the application and its module among them).
@@ -197,7 +203,7 @@ def test_dashboard_resumes_after_the_socket_drops_and_draws_the_dependency_graph
         return [state.lastEventId, state.resumedFrom.length];""")
     wait_for_round(fl_http, execution["id"], 2)
     assert points() == 1  # round 2 completed while the page was offline
-    assert _js(driver, "return document.getElementById('connection').dataset.state") == "reconnecting"
+    assert _connection_state(driver) == "reconnecting"
     _js(driver, "window.WebSocket = window.__RealWebSocket")
 
     _wait(driver, lambda: points() >= ROUNDS, 300, "missed and later rounds drawn after reconnecting")
