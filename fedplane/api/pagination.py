@@ -29,6 +29,10 @@ class PagePagination(BasePagination):
         self.limit = _positive_int(request.query_params.get("limit"), "limit", self.default_limit, self.max_limit)
         self.total = queryset.count() if hasattr(queryset, "count") and not isinstance(queryset, list) else len(queryset)
         offset = (self.page - 1) * self.limit
+        if offset >= self.total:
+            # Past the last page: an empty page, without asking the database for an offset that
+            # may not fit its integers (page=10**18 was a "datatype mismatch" on SQLite).
+            return []
         return list(queryset[offset : offset + self.limit])
 
     def get_paginated_response(self, data):

@@ -1,11 +1,17 @@
 """Request body parsers: JSON with orjson (several times faster than the standard library
-on numeric payloads such as predict batches), and raw bytes for uploads."""
+on numeric payloads such as predict batches), and raw bytes for uploads.
+
+Every JSON body of the API is an object: a body that parses to anything else (`[]`, `null`,
+`"x"`, `1`, `false`) is refused here with 422, once for every write endpoint, instead of
+reaching views and serializers that index it as a mapping."""
 from __future__ import annotations
 
 import io
 
 import orjson
 from rest_framework import parsers
+from rest_framework.exceptions import ValidationError
+from rest_framework.settings import api_settings
 
 __all__ = ["JSONParser", "RawBytesParser"]
 
@@ -20,12 +26,30 @@ class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding") or "utf-8"
         raw = stream.read()
+        data = _UNPARSED
         if encoding.lower() in _UTF8:
             try:
-                return orjson.loads(raw)
+                data = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 pass
-        return super().parse(io.BytesIO(raw), media_type, parser_context)
+        if data is _UNPARSED:
+            data = super().parse(io.BytesIO(raw), media_type, parser_context)
+        if not isinstance(data, dict):
+            # Keyed as a serializer keys a body that is not a mapping, so clients see one shape either way.
+            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [
+                f"The request body must be a JSON object, got {_json_type(data)}."]})
+        return data
+
+
+_UNPARSED = object()
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {list: "an array", str: "a string"}.get(type(value), "a number")
 
 
 class RawBytesParser(parsers.BaseParser):
