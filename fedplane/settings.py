@@ -260,6 +260,14 @@ REGIONS_FSSPEC_PLUGINS = env.dict("REGIONS_FSSPEC_PLUGINS", default={})
 INTEGRATION_WORKER_PING_TIMEOUT = env.float("INTEGRATION_WORKER_PING_TIMEOUT", default=1.0)
 INTEGRATION_CONNECT_TIMEOUT = env.float("INTEGRATION_CONNECT_TIMEOUT", default=1.0)
 
+# --- Operations (runplatform) ---------------------------------------------------------
+# A child process of runplatform that exits is restarted after FEDPLANE_RESTART_BACKOFF seconds,
+# doubling on each exit in a row up to FEDPLANE_RESTART_BACKOFF_MAX; a child that ran for
+# FEDPLANE_RESTART_STABLE_SECONDS before it exited starts the count again.
+FEDPLANE_RESTART_BACKOFF = env.float("FEDPLANE_RESTART_BACKOFF", default=1.0)
+FEDPLANE_RESTART_BACKOFF_MAX = env.float("FEDPLANE_RESTART_BACKOFF_MAX", default=30.0)
+FEDPLANE_RESTART_STABLE_SECONDS = env.float("FEDPLANE_RESTART_STABLE_SECONDS", default=60.0)
+
 # --- API -----------------------------------------------------------------------
 MAX_REQUEST_BODY_BYTES = env.int("FEDPLANE_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES

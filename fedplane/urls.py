@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from fedplane.api.views_errors import api_bad_request, api_forbidden, api_not_found, server_error
 from fedplane.events.sse import event_stream
 from fedplane.events.views import EventViewSet
-from fedplane.ops.views import liveness, readiness
+from fedplane.ops.views import liveness, metrics, readiness
 
 api_v1 = [
     path("", include("fedplane.api.urls")),
@@ -28,7 +28,7 @@ urlpatterns = [
     path("livez", liveness, name="livez"),
     path("readyz", readiness, name="readyz"),
     path("", include("regions.api.oip_urls")),  # Open Inference Protocol v2: clients expect /v2 at the root
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics, name="prometheus-django-metrics"),  # sums server processes (ops/views.py)
 ]
 
 handler400 = api_bad_request

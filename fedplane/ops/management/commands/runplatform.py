@@ -1,4 +1,7 @@
-"""Run the whole platform on this machine: migrations, ASGI server, Celery workers."""
+"""Run the whole platform on this machine: migrations, ASGI server, Celery workers, SuperLink.
+
+It stays in the foreground and restarts any of them that exits (see PlatformProcesses.supervise).
+"""
 from __future__ import annotations
 
 import signal
@@ -18,10 +21,13 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes.")
+        parser.add_argument("--web-workers", type=int, default=1,
+                            help="ASGI server processes sharing the port (/metrics sums them).")
 
     def handle(self, *args, **opts):
         call_command("migrate", verbosity=0, interactive=False)
-        platform = PlatformProcesses(host=opts["host"], port=opts["port"], worker_concurrency=opts["concurrency"])
+        platform = PlatformProcesses(host=opts["host"], port=opts["port"], worker_concurrency=opts["concurrency"],
+                                     web_workers=opts["web_workers"])
         stopping = False
 
         def on_signal(signum, frame):
@@ -41,7 +47,7 @@ class Command(BaseCommand):
         self.stdout.write("  credentials: python manage.py createadmin   (prints an API key)")
         try:
             while not stopping:
-                platform.check_alive()
+                platform.supervise()  # a child that exited comes back after a backoff; the rest keep serving
                 time.sleep(0.5)
         finally:
             self.stdout.write("stopping...")
