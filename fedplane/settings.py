@@ -221,6 +221,9 @@ FEDERATION_FETCH_MAX_BYTES = env.int("FEDERATION_FETCH_MAX_BYTES", default=20 * 
 # Hosts the registry may fetch remote entries and manifests from ("cdn.example.com", or ".example.com"
 # for a domain and its subdomains); empty: any host. Link-local addresses are always refused.
 FEDERATION_FETCH_ALLOWED_HOSTS = env.list("FEDERATION_FETCH_ALLOWED_HOSTS", default=[])
+# Most application ids one POST /dependencies/resolve may name (duplicates count; 422 above). An empty
+# list resolves every registered application, refused the same way when there are more than this.
+FEDERATION_RESOLVE_MAX_APPLICATIONS = env.int("FEDERATION_RESOLVE_MAX_APPLICATIONS", default=1000)
 # Cache-Control max-age of the public shell runtime endpoint; shells revalidate with ETags.
 FEDERATION_SHELL_MAX_AGE = env.int("FEDERATION_SHELL_MAX_AGE", default=0)
 FEDERATION_HEALTH_WINDOW_SECONDS = env.int("FEDERATION_HEALTH_WINDOW_SECONDS", default=900)

@@ -1,7 +1,10 @@
 """Request and response shapes of the Module Federation API (camelCase, as in the seed)."""
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
+
+from fedplane.api.hosts import http_url_error
 
 from ..choices import (ApplicationStatus, DeploymentStrategy, Environment, Framework, LoadStrategy, MetricName,
                        ModuleStatus, Period, ResolveStrategy, ShareStrategy)
@@ -39,6 +42,15 @@ def _check_range(value: str) -> str:
     return value
 
 
+def _check_url_host(value: str) -> str:
+    # Labels of 1-63 characters, no empty one, IDNA-encodable: what the resolver will need at load time.
+    # Where the URL may lead (allow-list, link-local) is checked when it is fetched, redirects included.
+    invalid = http_url_error(value, refuse_link_local=False)
+    if invalid:
+        raise serializers.ValidationError(invalid)
+    return value
+
+
 class EntryUrlField(serializers.RegexField):
     """http(s) URL; single-label hosts (a container or k8s service name) are allowed, which
     Django's URLValidator refuses."""
@@ -46,6 +58,7 @@ class EntryUrlField(serializers.RegexField):
     def __init__(self, **kwargs):
         super().__init__(r"^https?://[A-Za-z0-9._~%-]+(:\d{1,5})?(/[^\s]*)?$", max_length=1000,
                          error_messages={"invalid": "Enter an http(s) URL."}, **kwargs)
+        self.validators.append(_check_url_host)
 
 
 class VersionField(serializers.CharField):
@@ -198,13 +211,22 @@ class DependencySerializer(serializers.ModelSerializer):
 
 
 class ResolveSerializer(StrictSerializer):
-    applications = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
+    applications = serializers.ListField(
+        child=serializers.UUIDField(), required=False, default=list,
+        help_text="application ids in load order, the shell first; duplicates count once (the first place "
+                  "wins); at most FEDERATION_RESOLVE_MAX_APPLICATIONS (1000); empty: every registered application")
     strategy = serializers.ChoiceField(choices=ResolveStrategy.choices, default=ResolveStrategy.HIGHEST)
     overrides = serializers.DictField(child=VersionField(), required=False, default=dict)
     runtime = serializers.ChoiceField(choices=list(RUNTIMES), default="mf2")
     shareStrategy = serializers.ChoiceField(choices=ShareStrategy.choices, default=ShareStrategy.VERSION_FIRST)
     loaded = serializers.DictField(child=VersionField(), required=False, default=dict,
                                    help_text="versions already loaded in the page, {package: version}")
+
+    def validate_applications(self, value: list) -> list:
+        limit = settings.FEDERATION_RESOLVE_MAX_APPLICATIONS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"at most {limit} application ids, got {len(value)}")
+        return list(dict.fromkeys(value))
 
     def validate(self, attrs):
         if attrs["strategy"] == ResolveStrategy.MANUAL and not attrs["overrides"]:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
+from fedplane.api.errors import DomainError, ErrorCode
 from fedplane.events.services import emit
 
-from ..errors import DependencyNotFound
+from ..errors import ApplicationNotFound, DependencyNotFound
 from ..models import Application, RuntimeConfig, SharedDependency
 from .applications import application_get
 from .resolution import ShareEntry, resolve
@@ -81,15 +83,31 @@ def entries_for(app: Application, deps: list[SharedDependency], shared_config: d
     return entries
 
 
+def _applications(application_ids: list) -> list[Application]:
+    limit = settings.FEDERATION_RESOLVE_MAX_APPLICATIONS
+    if not application_ids:
+        apps = list(Application.objects.order_by("name")[:limit + 1])
+        if len(apps) > limit:
+            raise DomainError(f"The registry holds more than {limit} applications: name the ones to resolve.",
+                              code=ErrorCode.VALIDATION_ERROR, status=422,
+                              details={"applications": [f"required when more than {limit} are registered"]})
+        return apps
+    ids = list(dict.fromkeys(str(a) for a in application_ids))
+    found = {str(app.pk): app for app in Application.objects.filter(pk__in=ids)}
+    missing = next((a for a in ids if a not in found), None)
+    if missing is not None:
+        raise ApplicationNotFound(f"Application {missing} not found.", details={"applicationId": missing})
+    return [found[a] for a in ids]
+
+
 @transaction.atomic
 def dependencies_resolve(*, application_ids: list, strategy: str, overrides: dict[str, str],
                          runtime: str, share_strategy: str, loaded: dict[str, str]) -> dict:
-    """Resolve for the applications in the given order (the shell first); every application
-    when none are named. Emits dependency.conflict per conflict, else dependency.resolved."""
-    if application_ids:
-        apps = [application_get(a) for a in application_ids]
-    else:
-        apps = list(Application.objects.order_by("name"))
+    """Resolve for the applications in the given order (the shell first; a repeated id counts once,
+    at its first place); every application, by name, when none are named. Emits
+    dependency.conflict per conflict, else dependency.resolved. Linear in applications x
+    packages: one query for the applications, one pass to group the decisions."""
+    apps = _applications(application_ids)
     by_app: dict = {}
     for dep in SharedDependency.objects.filter(applications__in=apps).distinct().prefetch_related("applications"):
         for app in dep.applications.all():
@@ -101,6 +119,9 @@ def dependencies_resolve(*, application_ids: list, strategy: str, overrides: dic
                      overrides=overrides, loaded=loaded)
     ids = {app.name: str(app.pk) for app in apps}
     decisions = [{**d.as_dict(), "applicationId": ids.get(d.application)} for d in result.decisions]
+    shared: dict[str, dict[str, dict]] = {}
+    for d in decisions:
+        shared.setdefault(d["application"], {})[d["package"]] = d
     conflicts = result.conflicts
     for conflict in conflicts:
         emit("dependency.conflict", {**conflict, "strategy": strategy},
@@ -110,8 +131,7 @@ def dependencies_resolve(*, application_ids: list, strategy: str, overrides: dic
                                      "packages": len({d["package"] for d in decisions})})
     return {"strategy": strategy, "runtime": runtime, "shareStrategy": share_strategy,
             "resolved": not any(c["severity"] == "error" for c in conflicts),
-            "applications": [{"applicationId": ids[name], "name": name,
-                              "shared": {d["package"]: d for d in decisions if d["application"] == name}}
+            "applications": [{"applicationId": ids[name], "name": name, "shared": shared.get(name, {})}
                              for name, _ in plan],
             "scope": {scope: {pkg: sorted(versions) for pkg, versions in packages.items()}
                       for scope, packages in result.scope.items()},

@@ -1,15 +1,15 @@
 """HTTP fetches of remote entries and manifests: a real request with a timeout and a size cap."""
 from __future__ import annotations
 
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
 
-from ..errors import ModuleLoadFailed, NetworkTimeout
+from fedplane.api.hosts import destination_refusal, http_url_error
+
+from ..errors import InvalidConfiguration, ModuleLoadFailed, NetworkTimeout
 
 __all__ = ["Fetched", "fetch"]
 
@@ -23,11 +23,6 @@ class Fetched:
     content_type: str
 
 
-def _host_allowed(host: str) -> bool:
-    allowed = settings.FEDERATION_FETCH_ALLOWED_HOSTS
-    return not allowed or any(host == entry or (entry.startswith(".") and host.endswith(entry)) for entry in allowed)
-
-
 def _refuse(request: httpx.Request, why: str) -> None:
     raise ModuleLoadFailed(f"The registry does not fetch from {request.url.host}: {why}.", status=403,
                            details={"url": str(request.url), "reason": "destination_not_allowed"})
@@ -36,22 +31,21 @@ def _refuse(request: httpx.Request, why: str) -> None:
 def _check_destination(request: httpx.Request) -> None:
     """Runs before every request, redirects included: a remote URL must not reach the cloud's
     metadata service (link-local) or, when an allow-list is set, any host outside it."""
-    host = request.url.host
-    if not _host_allowed(host):
-        _refuse(request, "not in FEDERATION_FETCH_ALLOWED_HOSTS")
-    try:
-        infos = socket.getaddrinfo(host, request.url.port or 80, proto=socket.IPPROTO_TCP)
-    except socket.gaierror:
-        return  # unresolvable: the connection attempt reports it as a load failure
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if address.is_link_local or address.is_multicast or address.is_unspecified:
-            _refuse(request, f"it resolves to {address}")
+    why = destination_refusal(request.url.host, request.url.port or 80,
+                              allowed_hosts=settings.FEDERATION_FETCH_ALLOWED_HOSTS,
+                              allow_setting="FEDERATION_FETCH_ALLOWED_HOSTS")
+    if why:
+        _refuse(request, why)
 
 
 def fetch(url: str, *, timeout: float | None = None) -> Fetched:
     """GET `url`; MF007 past `timeout` seconds in total (a server that trickles bytes
     counts too), MF002 on a refused connection, an HTTP error status or an oversized body."""
+    # The destination policy (allow-list, link-local) is checked per request below, redirects included.
+    invalid = http_url_error(url, refuse_link_local=False)
+    if invalid:
+        # Stored before URLs were checked this way: a clear refusal instead of a UnicodeError at connect time.
+        raise InvalidConfiguration(f"Cannot fetch {url[:200]}: {invalid}.", details={"url": url, "reason": invalid})
     timeout = settings.FEDERATION_FETCH_TIMEOUT if timeout is None else timeout
     limit = settings.FEDERATION_FETCH_MAX_BYTES
     started = time.perf_counter()
@@ -74,7 +68,7 @@ def fetch(url: str, *, timeout: float | None = None) -> Fetched:
     except httpx.TimeoutException:
         raise NetworkTimeout(f"No complete answer from {url} within {timeout:g}s.",
                              details={"url": url, "timeoutSeconds": timeout})
-    except httpx.HTTPError as exc:  # refused, reset, DNS, bad URL, too many redirects
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # refused, reset, DNS, bad URL, too many redirects
         raise ModuleLoadFailed(f"Could not fetch {url}: {exc.__class__.__name__}: {exc}",
                                details={"url": url})
     elapsed_ms = (time.perf_counter() - started) * 1000

@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
+from fedplane.api.hosts import http_url_error
+
 from ..errors import InvalidConfiguration
 from .fetch import fetch
 
@@ -58,6 +60,8 @@ def parse_manifest(raw: bytes, url: str) -> ManifestInfo:
     relative = "/".join(p.strip("/") for p in (entry_path, entry_name) if p.strip("/"))
     build = meta.get("buildInfo") if isinstance(meta.get("buildInfo"), dict) else {}
     version = str(build.get("buildVersion") or doc.get("version") or "0.0.0")
+    if len(name) > 100 or len(version) > 64:  # the columns' sizes: too long is the manifest's fault, not a 500
+        raise _invalid(url, "name is longer than 100 characters or version longer than 64")
     exposes, shared, remotes = doc.get("exposes", []), doc.get("shared", []), doc.get("remotes", [])
     if not all(isinstance(x, list) for x in (exposes, shared, remotes)):
         raise _invalid(url, "exposes, shared and remotes must be lists")
@@ -76,7 +80,11 @@ def parse_manifest(raw: bytes, url: str) -> ManifestInfo:
                          "singleton": bool(item.get("singleton", False)),
                          "requiredVersion": str(item.get("requiredVersion") or f"^{item['version']}")})
     names = [r.get("federationContainerName") or r.get("moduleName") for r in remotes if isinstance(r, dict)]
-    return ManifestInfo(name=name, version=version, entry_url=urljoin(base, relative), exposed_modules=exposed,
+    entry_url = urljoin(base, relative)
+    invalid = http_url_error(entry_url, refuse_link_local=False)  # stored, then fetched on every load
+    if invalid or len(entry_url) > 1000:
+        raise _invalid(url, f"its remote entry URL {entry_url[:200]!r} is unusable: {invalid or 'too long'}")
+    return ManifestInfo(name=name, version=version, entry_url=entry_url, exposed_modules=exposed,
                         shared=packages, remotes=[n for n in names if isinstance(n, str) and n])
 
 

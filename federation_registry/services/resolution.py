@@ -72,23 +72,25 @@ class Resolution:
     def conflicts(self) -> list[dict]:
         """MF003 per package where consumers end up unsatisfied (singleton or strict failure)."""
         by_package: dict[tuple[str, str | None], list[Decision]] = {}
+        wanted: dict[str, set[str]] = {}  # every consumer's range per package, gathered in one pass
         for d in self.decisions:
             if d.errors or d.warnings:
                 by_package.setdefault((d.package, d.version), []).append(d)
+            if d.required_version:
+                wanted.setdefault(d.package, set()).add(d.required_version)
         out = []
         for (package, version), decisions in sorted(by_package.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
             out.append({"code": "MF003", "package": package, "version": version,
                         "severity": "error" if any(d.errors for d in decisions) else "warning",
                         "applications": [{"application": d.application, "requiredVersion": d.required_version}
                                          for d in decisions],
-                        "satisfiableBy": self._satisfiable_by(package, decisions)})
+                        "satisfiableBy": self._satisfiable_by(package, wanted.get(package, set()))})
         return out
 
-    def _satisfiable_by(self, package: str, decisions: list[Decision]) -> str | None:
-        """The highest registered version every unsatisfied consumer (and the version's current
-        users) would accept: what an override or an upgrade should move to, if one exists."""
+    def _satisfiable_by(self, package: str, wanted: set[str]) -> str | None:
+        """The highest registered version every consumer of the package would accept: what an
+        override or an upgrade should move to, if one exists."""
         versions = {v for scope in self.scope.values() for v in scope.get(package, {})}
-        wanted = [d.required_version for d in self.decisions if d.package == package and d.required_version]
         fitting = [v for v in versions if all(satisfies(v, r) for r in wanted)]
         return sort_versions(fitting)[-1] if fitting else None
 

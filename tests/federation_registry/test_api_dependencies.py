@@ -51,3 +51,31 @@ def test_runtime_shared_overrides_feed_resolution(mf, make_app):
     assert host["strictVersion"] is True and host["errors"][0]["code"] == "MF006"
     lowest = data_of(mf.post(f"{BASE}/resolve", {"applications": [a["id"], b["id"]], "strategy": "lowest"}))["data"]
     assert lowest["applications"][1]["shared"]["react"]["version"] == "17.0.2"
+
+
+def test_resolve_merges_repeated_ids_keeping_the_first_place(mf, make_app):
+    a, b = make_app("host"), make_app("remote")
+    data_of(mf.post(BASE, {"package": "lodash", "version": "4.17.21", "applications": [a["id"], b["id"]]}), 201)
+    report = data_of(mf.post(f"{BASE}/resolve", {"applications": [b["id"], a["id"], b["id"]] * 300}))["data"]
+    assert [app["applicationId"] for app in report["applications"]] == [b["id"], a["id"]]
+    assert [list(app["shared"]) for app in report["applications"]] == [["lodash"], ["lodash"]]
+
+
+def test_resolve_refuses_more_ids_than_its_maximum(mf, make_app, settings):
+    settings.FEDERATION_RESOLVE_MAX_APPLICATIONS = 3
+    a = make_app("host")
+    error = error_of(mf.post(f"{BASE}/resolve", {"applications": [a["id"]] * 4}), 422, "VALIDATION_ERROR")
+    assert "at most 3" in error["details"]["applications"][0]
+    data_of(mf.post(f"{BASE}/resolve", {"applications": [a["id"]] * 3}))
+    error_of(mf.post(f"{BASE}/resolve", {"applications": [a["id"], "00000000-0000-0000-0000-000000000001"]}),
+             404, "MF001")
+
+
+def test_an_empty_list_resolves_every_application_by_name_up_to_the_maximum(mf, make_app, settings):
+    for name in ("zeta", "alpha", "mid"):
+        make_app(name)
+    report = data_of(mf.post(f"{BASE}/resolve", {"applications": []}))["data"]
+    assert [app["name"] for app in report["applications"]] == ["alpha", "mid", "zeta"]
+    settings.FEDERATION_RESOLVE_MAX_APPLICATIONS = 2
+    error = error_of(mf.post(f"{BASE}/resolve", {}), 422, "VALIDATION_ERROR")
+    assert "applications" in error["details"]

@@ -168,6 +168,41 @@ def test_the_cloud_metadata_address_is_never_fetched_even_through_a_redirect(mf,
     assert error["details"]["url"] == "http://169.254.169.254/remoteEntry.js"
 
 
+BAD_HOSTS = ["https://" + "a" * 64 + ".example.com/remoteEntry.js", "https://a..b/x", "http://./x",
+             "https://" + ".".join(["a" * 60] * 5) + "/x"]
+
+
+@pytest.mark.parametrize("url", BAD_HOSTS)
+def test_a_url_whose_host_cannot_be_resolved_is_422(mf, make_app, url):
+    """An empty label or one over 63 characters made the resolver's IDNA encoding raise (a 500)."""
+    from federation_registry.models import RemoteModule
+
+    app = make_app()
+    for body, field in (({"name": "bad", "url": url}, "url"), ({"manifestUrl": url}, "manifestUrl")):
+        error = error_of(mf.post(BASE, {"applicationId": app["id"], **body}), 422, "VALIDATION_ERROR")
+        assert field in error["details"], error
+    assert not RemoteModule.objects.exists()
+
+
+@pytest.mark.parametrize("url", BAD_HOSTS[:2])
+def test_a_module_stored_with_such_a_url_fails_to_load_clearly(mf, make_app, make_module, url):
+    from federation_registry.models import RemoteModule
+
+    app = make_app()
+    module = make_module(app["id"], "legacy", "http://cdn.local/remoteEntry.js")
+    RemoteModule.objects.filter(pk=module["id"]).update(url=url)  # stored before URLs were checked
+    error = error_of(mf.post(f"{BASE}/{module['id']}/load", {}), 422, "MF004")
+    assert error["details"]["url"] == url and "label" in error["message"]
+    assert Event.objects.filter(type="module.error", data__code="MF004", data__moduleId=module["id"]).exists()
+
+
+def test_a_redirect_to_a_host_that_cannot_be_resolved_is_refused(mf, make_app, make_module, local_server):
+    app = make_app()
+    bounced = make_module(app["id"], "bounce", local_server.redirect("/r/remoteEntry.js", "http://a..b/x.js"))
+    error = error_of(mf.post(f"{BASE}/{bounced['id']}/load", {}), 403, "MF002")
+    assert error["details"]["reason"] == "destination_not_allowed"
+
+
 def test_with_an_allow_list_only_listed_hosts_are_fetched(mf, make_app, make_module, local_server, settings):
     app = make_app()
     url = local_server.serve("/remote/remoteEntry.js", REMOTE_ENTRY)
