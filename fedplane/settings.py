@@ -233,6 +233,15 @@ FEDERATION_HEALTH_CRITICAL_RATE = 0.5
 # --- Multi-region (regions app) -------------------------------------------------------
 # A region created without a store URL gets a local folder under this root.
 REGIONS_STORE_ROOT = Path(env.str("REGIONS_STORE_ROOT", default=str(VAR_DIR / "regions")))
+# fsspec URLs of the roots regions' artifact stores must lie in (file:///srv/models,s3://bucket/models): a
+# store_url of another scheme or outside them is refused, and every read and write is checked against them.
+# Default: the var directory, and REGIONS_STORE_ROOT and FEDPLANE_ARTIFACT_ROOT where they are outside it.
+REGIONS_STORE_ALLOWED_ROOTS = env.list("REGIONS_STORE_ALLOWED_ROOTS", default=[VAR_DIR.resolve().as_uri()] + [
+    p.resolve().as_uri() for p in (REGIONS_STORE_ROOT, FEDPLANE_ARTIFACT_ROOT)
+    if not p.resolve().is_relative_to(VAR_DIR.resolve())])
+# Hosts a region's endpoint may name ("eu.example.com", or ".example.com" for a domain and its subdomains);
+# empty: any host. Link-local addresses (the cloud's metadata service) are always refused.
+REGIONS_ENDPOINT_ALLOWED_HOSTS = env.list("REGIONS_ENDPOINT_ALLOWED_HOSTS", default=[])
 REGIONS_PROBE_TIMEOUT = env.float("REGIONS_PROBE_TIMEOUT", default=2.0)
 REGIONS_PROBE_INTERVAL = env.float("REGIONS_PROBE_INTERVAL", default=5.0)  # GET /health reuses younger probes
 REGIONS_PROBE_WINDOW = env.int("REGIONS_PROBE_WINDOW", default=10)  # probes an error rate is computed over

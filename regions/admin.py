@@ -13,6 +13,7 @@ from .models import (AsyncPrediction, BillingRecord, Deployment, DeploymentTarge
                      ProbeResult, RegisteredModel, Region, Replica, ReplicationJob, ReplicationTarget, RequestMetric,
                      Serving, UsageRecord)
 from .services import deployments, failover, regions as region_services, registry, replication
+from .stores import store_url_error
 
 __all__ = ["RegionAdmin", "ModelVersionAdmin", "DeploymentAdmin", "FailoverAdmin", "ReplicationJobAdmin"]
 
@@ -47,8 +48,30 @@ class FailOverForm(forms.Form):
     reason = forms.CharField(max_length=200, required=False, initial="manual failover from the admin")
 
 
+class RegionForm(forms.ModelForm):
+    """Where a region may point, by the API's rules (REGIONS_STORE_ALLOWED_ROOTS,
+    REGIONS_ENDPOINT_ALLOWED_HOSTS), shown on the form instead of failing on save."""
+
+    class Meta:
+        model = Region
+        fields = "__all__"
+
+    def clean_store_url(self):
+        value = self.cleaned_data.get("store_url", "")
+        if why := store_url_error(value):
+            raise forms.ValidationError(why)
+        return value
+
+    def clean_endpoint(self):
+        value = (self.cleaned_data.get("endpoint") or "").rstrip("/")
+        if value and (why := region_services.endpoint_error(value)):
+            raise forms.ValidationError(why)
+        return value
+
+
 @admin.register(Region)
 class RegionAdmin(admin.ModelAdmin):
+    form = RegionForm
     list_display = ("name", "endpoint", "routing_status", "health_status", "priority", "last_latency_ms",
                     "last_error_rate", "consecutive_failures", "last_probe_at")
     list_filter = ("routing_status", "health_status", "currency")

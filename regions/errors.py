@@ -5,7 +5,7 @@ __all__ = ["RegionNotFound", "ModelNotFound", "VersionNotFound", "ArtifactMissin
            "PredictionTimeout", "PredictionFailed", "NoHealthyRegion", "RegionUnavailable",
            "ReplicationNotFound", "ChecksumMismatch", "DeploymentNotFound", "DeploymentConflict",
            "FailoverNotFound", "InvalidTransition", "AsyncPredictionNotFound", "InvalidBillingFile",
-           "AggregatedModelNotFound"]
+           "AggregatedModelNotFound", "StoreNotAllowed"]
 
 
 class RegionNotFound(DomainError):
@@ -80,3 +80,10 @@ class InvalidBillingFile(DomainError):
 
 class AggregatedModelNotFound(DomainError):
     code, status, default_message = "AGGREGATED_MODEL_NOT_FOUND", 404, "Aggregated model not found."
+
+
+class StoreNotAllowed(DomainError):
+    """A store, or a key in it, outside REGIONS_STORE_ALLOWED_ROOTS (a region registered before the
+    roots were set, or a symlink leading out): nothing is read or written there."""
+
+    code, status, default_message = "STORE_NOT_ALLOWED", 409, "The region's store is outside the allowed roots."

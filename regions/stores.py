@@ -3,6 +3,11 @@
 A store is an fsspec URL (`file:///srv/models`, `s3://bucket/prefix`, ...). Keys are
 relative paths inside it. Writes go to a temporary key first and are moved into
 place only once complete, so a reader never sees half an artifact.
+
+Stores are confined to REGIONS_STORE_ALLOWED_ROOTS: a store URL is accepted only inside one
+of them (`store_url_error`), and every path a store reads or writes is checked again
+(`Store.path`), after resolving symlinks on a local disk, so neither a region registered
+before the roots changed nor a link inside a store reaches anything outside.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+import posixpath
 from functools import lru_cache
 from pathlib import PurePosixPath
 
@@ -20,7 +26,10 @@ from django.conf import settings
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-__all__ = ["StoredObject", "Store", "store_for", "default_store_url", "register_plugins", "CopyResult"]
+from .errors import StoreNotAllowed
+
+__all__ = ["StoredObject", "Store", "store_for", "default_store_url", "register_plugins", "CopyResult",
+           "store_url_error", "InvalidKey"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +56,65 @@ def register_plugins() -> None:
         fsspec.register_implementation(proto, target.replace(":", "."), clobber=True)
 
 
+class InvalidKey(StoreNotAllowed):
+    code, status, default_message = "VALIDATION_ERROR", 422, "The store key is not a path inside the store."
+
+
 def _safe_key(key: str) -> str:
     rel = PurePosixPath(key)
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        raise ValueError(f"store key must be relative and inside the store: {key!r}")
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\x00" in key:
+        raise InvalidKey(f"A store key must be a relative path inside the store: {key[:200]!r}.",
+                         details={"key": key[:200]})
     return str(rel)
+
+
+def _location(url: str) -> tuple[type, str]:
+    """The filesystem class and the absolute, normalized path `url` designates (symlinks resolved
+    on a local disk); ValueError when fsspec cannot open it."""
+    if not url.strip():
+        raise ValueError("an empty store URL would be the server's working directory")
+    try:
+        fs, path = url_to_fs(url)
+    except (ImportError, ValueError, TypeError) as exc:
+        raise ValueError(f"not a store URL fsspec can open ({exc})") from None
+    return type(fs), _normalized(fs, path)
+
+
+def _normalized(fs, path: str) -> str:
+    if isinstance(fs, LocalFileSystem):
+        return os.path.realpath(path)
+    if ".." in PurePosixPath(path).parts:
+        raise ValueError("'..' in a store path")
+    return posixpath.normpath(path).rstrip("/") or "/"
+
+
+@lru_cache(maxsize=32)
+def _root(url: str) -> tuple[type, str]:
+    return _location(url)
+
+
+def _inside(kind: type, path: str) -> bool:
+    for url in settings.REGIONS_STORE_ALLOWED_ROOTS:
+        try:
+            root_kind, root = _root(url)
+        except ValueError:  # a root fsspec cannot open (yet: a plugin registers its protocol later) holds nothing
+            continue
+        if kind is root_kind and (path == root or path.startswith(root.rstrip("/") + "/")):
+            return True
+    return False
+
+
+def store_url_error(url: str) -> str | None:
+    """Why `url` cannot be a region's store (outside REGIONS_STORE_ALLOWED_ROOTS, an unknown scheme,
+    empty), or None."""
+    try:
+        kind, path = _location(url)
+    except ValueError as exc:
+        return str(exc)
+    if not _inside(kind, path):
+        return (f"{url[:200]} is outside the allowed store roots "
+                f"({', '.join(settings.REGIONS_STORE_ALLOWED_ROOTS) or 'none set'}; REGIONS_STORE_ALLOWED_ROOTS)")
+    return None
 
 
 class Store:
@@ -63,7 +126,17 @@ class Store:
         self.chunk = settings.REGIONS_REPLICATION_CHUNK_BYTES
 
     def path(self, key: str) -> str:
-        return f"{self.root.rstrip('/')}/{_safe_key(key)}"
+        """Where `key` is, once checked to be inside an allowed root (every read and write asks here)."""
+        full = f"{self.root.rstrip('/')}/{_safe_key(key)}"
+        try:
+            inside = _inside(type(self.fs), _normalized(self.fs, full))
+        except ValueError:
+            inside = False
+        if not inside:
+            raise StoreNotAllowed(f"Store {self.url[:200]} (key {key[:200]!r}) is outside REGIONS_STORE_ALLOWED_ROOTS;"
+                                  " set the region's store_url to a store inside them.",
+                                  details={"storeUrl": self.url, "key": key})
+        return full
 
     def exists(self, key: str) -> bool:
         return self.fs.exists(self.path(key))
@@ -168,7 +241,7 @@ class Store:
     def _discard(self, key: str) -> None:
         try:
             self.delete(key)
-        except OSError:  # nothing to clean up, or the store is gone: the temp key is harmless
+        except (OSError, StoreNotAllowed):  # nothing to clean up, or the store is gone: the temp key is harmless
             pass
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from decimal import Decimal
 
 from rest_framework import serializers
 
@@ -15,8 +16,10 @@ from ..services.replication import estimated_completion
 __all__ = ["PriceCardSerializer", "RegionSerializer", "RegionWriteSerializer", "ModelSerializer",
            "ModelCreateSerializer", "VersionSerializer", "VersionCreateSerializer", "PromoteSerializer",
            "PredictSerializer", "ReplicationRequestSerializer", "replication_body", "DeploymentRequestSerializer",
-           "deployment_body", "FailoverRequestSerializer", "failover_body", "async_body", "ConfigSerializer"]
+           "deployment_body", "FailoverRequestSerializer", "failover_body", "async_body", "ConfigSerializer",
+           "ConfigAckSerializer"]
 
+_PRICE_PLACES = Decimal("1e-8")
 _PRICE = serializers.DecimalField(max_digits=14, decimal_places=8, min_value=0, required=False)
 
 
@@ -38,19 +41,27 @@ class RegionSerializer(serializers.ModelSerializer):
                   "config_synced_version", "created_at"]
 
     def get_price_card(self, obj: Region) -> dict:
-        return {k: (str(v) if k != "currency" else v) for k, v in obj.price_card().items()}
+        # Fixed point at the column's 8 places: str() of a zero read back from the database is "0E-8".
+        return {k: (f"{Decimal(v).quantize(_PRICE_PLACES):f}" if k != "currency" else v)
+                for k, v in obj.price_card().items()}
 
 
 class RegionWriteSerializer(serializers.Serializer):
     name = serializers.SlugField(max_length=64)
     endpoint = serializers.URLField(required=False, allow_blank=True, default="")
-    store_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
-    priority = serializers.IntegerField(required=False, default=100)
+    # Absent: a folder under REGIONS_STORE_ROOT. "" is refused (it was the server's working directory).
+    store_url = serializers.CharField(required=False, max_length=500)
+    priority = serializers.IntegerField(required=False, default=100, min_value=-(2**31), max_value=2**31 - 1)
     price_card = PriceCardSerializer(required=False)
 
 
 class ConfigSerializer(serializers.Serializer):
     config = serializers.DictField()
+
+
+class ConfigAckSerializer(serializers.Serializer):
+    # The range of Region.config_version (a positive integer column); 0 acknowledges nothing.
+    config_version = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, default=0)
 
 
 class ModelSerializer(serializers.ModelSerializer):

@@ -77,8 +77,9 @@ class RegionConfigAckView(APIView):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request, name):
-        version = int(request.data.get("config_version", 0)) if isinstance(request.data, dict) else 0
-        region = regions.region_config_ack(name=name, version=version)
+        payload = s.ConfigAckSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        region = regions.region_config_ack(name=name, version=payload.validated_data["config_version"])
         return Response({"region": name, "synced_version": region.config_synced_version,
                          "in_sync": region.config_synced_version == region.config_version})
 

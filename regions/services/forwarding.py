@@ -10,6 +10,7 @@ from django.conf import settings
 from fedplane.api.errors import DomainError
 
 from ..errors import RegionUnavailable
+from .regions import endpoint_error
 
 __all__ = ["forward_predict", "ROUTED_HEADER", "client"]
 
@@ -29,6 +30,10 @@ def forward_predict(*, endpoint: str, region: str, model_name: str, body: dict[s
                     credentials: dict[str, str]) -> dict[str, Any]:
     """The region's answer (the seed's predict body); RegionUnavailable when it cannot be reached."""
     url = f"{endpoint}/api/v1/models/{model_name}/predict"
+    refused = endpoint_error(url)
+    if refused:  # a region stored before the rules (or the allow-list narrowed since): never send credentials there
+        raise RegionUnavailable(f"Region {region} is not forwarded to: {refused}.",
+                                details={"region": region, "reason": refused})
     try:
         response = client().post(url, json=body, headers={**credentials, ROUTED_HEADER: region})
     except httpx.TransportError as exc:

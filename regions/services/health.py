@@ -13,21 +13,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from fedplane.api.hosts import destination_refusal
 from fedplane.events.services import emit
 
 from ..choices import FailoverStatus, HealthStatus, RoutingStatus
 from ..errors import InvalidTransition
 from ..models import Failover, ProbeResult, Region
 from ..stores import store_for
+from .regions import endpoint_error
 from .routing import forget
 
-__all__ = ["Probe", "probe_region", "probe_all", "health_report", "note_failure", "status_of"]
+__all__ = ["Probe", "probe_region", "endpoint_refusal", "probe_all", "health_report", "note_failure", "status_of"]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +55,12 @@ def probe_region(region: Region) -> Probe:
             return Probe(ok=True, latency_ms=(time.perf_counter() - started) * 1000)
         except OSError as exc:
             return Probe(ok=False, latency_ms=None, error=f"store: {exc}"[:300])
+    url = f"{region.endpoint}/v2/health/ready"
+    refused = endpoint_refusal(url)
+    if refused:  # never sent: the probe fails, so a region pointing there is found down and failed over
+        return Probe(ok=False, latency_ms=None, error=f"refused: {refused}"[:300])
     try:
-        response = httpx.get(f"{region.endpoint}/v2/health/ready", timeout=settings.REGIONS_PROBE_TIMEOUT)
+        response = httpx.get(url, timeout=settings.REGIONS_PROBE_TIMEOUT)
     except httpx.HTTPError as exc:
         return Probe(ok=False, latency_ms=None, error=f"{exc.__class__.__name__}: {exc}"[:300])
     latency = (time.perf_counter() - started) * 1000
@@ -62,6 +69,18 @@ def probe_region(region: Region) -> Probe:
         inflight = (response.json() or {}).get("inflight")
     return Probe(ok=response.status_code == 200, latency_ms=latency, status_code=response.status_code,
                  inflight=inflight, error="" if response.status_code == 200 else f"HTTP {response.status_code}")
+
+
+def endpoint_refusal(url: str) -> str | None:
+    """Checked before every probe (stored endpoints predate the rules, and a name can come to resolve to a
+    link-local address): why `url` must not be requested, or None."""
+    invalid = endpoint_error(url)
+    if invalid:
+        return invalid
+    parts = urlsplit(url)
+    return destination_refusal(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80),
+                               allowed_hosts=settings.REGIONS_ENDPOINT_ALLOWED_HOSTS,
+                               allow_setting="REGIONS_ENDPOINT_ALLOWED_HOSTS")
 
 
 def status_of(region: Region, error_rate: float, typical_latency_ms: float | None) -> str:

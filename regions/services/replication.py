@@ -15,10 +15,11 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from fedplane.api.errors import DomainError, ErrorCode
 from fedplane.events.services import emit
 
 from ..choices import ReplicaStatus, ReplicationStatus
-from ..errors import ArtifactMissing, InvalidTransition, ReplicationNotFound
+from ..errors import ArtifactMissing, InvalidTransition, ReplicationNotFound, StoreNotAllowed
 from ..models import Replica, ReplicationJob, ReplicationTarget, UsageRecord
 from ..stores import store_for
 from . import routing, transitions
@@ -63,8 +64,12 @@ def replication_start(*, model_id: str, source_region: str, target_regions: list
     """Create the job and one target per region, then enqueue the copies once committed."""
     from ..tasks import replicate_target as task  # tasks import services; import here to avoid a cycle
 
+    if source_region in target_regions:
+        # Copying a store onto itself would "complete" having done nothing.
+        raise DomainError("target_regions must not include the source region.", code=ErrorCode.VALIDATION_ERROR,
+                          status=422, details={"target_regions": [f"{source_region} is the source region"]})
     source = region_get(source_region)
-    targets = [r for r in regions_by_names(list(dict.fromkeys(target_regions))) if r.pk != source.pk]
+    targets = regions_by_names(list(dict.fromkeys(target_regions)))
     row = version_get(model_id, version) if version else latest_version(model_get(model_id))
     if row is None:
         raise ArtifactMissing(f"Model '{model_id}' has no version with an artifact.", details={"model_id": model_id})
@@ -121,6 +126,9 @@ def replicate_target(target_id: int, *, final_attempt: bool) -> str:
     except OSError as exc:
         _fail_or_retry(target, f"transfer failed: {exc}", final_attempt)
         raise TransientReplicationError(str(exc)) from exc
+    except StoreNotAllowed as exc:  # a store outside REGIONS_STORE_ALLOWED_ROOTS: retrying cannot help
+        _fail_or_retry(target, exc.message, final=True)
+        return ReplicaStatus.FAILED
     # Verified: the digest of what landed, read back from the target store. Not verified: the digest
     # of the stream (a corrupted source still shows; a change in the target store would not).
     landed = result.target_sha256 if job.verify_checksum else result.source_sha256

@@ -9,11 +9,17 @@ from fedplane.api.models import AuditEntry
 from federation_registry.models import Deployment as FedDeployment
 from flcore.models import FLClient
 from regions.models import ModelVersion, Region
+from tests.support.stores import TEST_STORE_ROOTS
 
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def stores_in_temp_dirs(settings):
+    settings.REGIONS_STORE_ALLOWED_ROOTS = TEST_STORE_ROOTS
 
 
 @pytest.fixture

@@ -11,11 +11,13 @@ import torch
 from torch import nn
 
 from fedplane.api.scopes import Scope
+from tests.support.stores import TEST_STORE_ROOTS, allow_temp_stores_in_child_processes
 
 # Server and worker processes started by any test register the test's corrupting store too
 # (`flaky://`), through the setting production uses for custom stores; set before any
 # session fixture copies the environment.
 os.environ.setdefault("REGIONS_FSSPEC_PLUGINS", "flaky=tests.regions.faulty_fs:FlakyFileSystem")
+allow_temp_stores_in_child_processes()
 
 REGION_NAMES = ("us-east-1", "eu-west-1", "ap-southeast-1")
 ALL_SCOPES = [Scope.REGIONS_MODELS_READ, Scope.REGIONS_MODELS_WRITE, Scope.REGIONS_PREDICT, Scope.REGIONS_OPERATE]
@@ -26,6 +28,11 @@ PRICES = {"us-east-1": ("0.0001", "0.023", "0.09"), "eu-west-1": ("0.00012", "0.
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def stores_in_temp_dirs(settings):
+    settings.REGIONS_STORE_ALLOWED_ROOTS = TEST_STORE_ROOTS
 
 
 @pytest.fixture(autouse=True)

@@ -138,3 +138,19 @@ def test_targets_finishing_at_the_same_moment_complete_the_job(registered):
     assert not errors, errors
     job.refresh_from_db()
     assert job.status == "completed" and job.completed_at is not None
+
+
+@pytest.mark.parametrize("targets", [["us-east-1"], ["eu-west-1", "us-east-1"]])
+def test_a_target_that_is_the_source_is_422_and_nothing_starts(caller, registered, eager, targets):
+    """It used to be dropped silently: a job with no target left "completed" having copied nothing."""
+    from regions.models import Replica, ReplicationJob
+
+    replicas = list(Replica.objects.values_list("region__name", "status"))
+    with eager(execute=True):
+        response = caller.post("/api/v1/replication/models", {"model_id": "churn", "source_region": "us-east-1",
+                                                               "target_regions": targets})
+    assert response.status_code == 422, response.content
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and "target_regions" in error["details"]
+    assert not ReplicationJob.objects.exists()
+    assert list(Replica.objects.values_list("region__name", "status")) == replicas
