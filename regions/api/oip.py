@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
@@ -23,7 +24,8 @@ from ..services.oip import datatype_of, encode_infer, parse_infer
 from ..services.routing import model_routes
 from ..services.serving import run_tensor
 
-__all__ = ["LiveView", "ReadyView", "ServerMetadataView", "ModelMetadataView", "ModelReadyView", "InferView"]
+__all__ = ["LiveView", "ReadyView", "ServerMetadataView", "ModelMetadataView", "ModelReadyView", "InferView",
+           "not_found"]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
@@ -123,3 +125,13 @@ class InferView(_OIPView):
         response = HttpResponse(body, content_type="application/octet-stream")
         response[HEADER_LENGTH] = str(json_length)
         return response
+
+
+@csrf_exempt  # answers any method; an OIP client sends no CSRF token (the API views are exempt too)
+def not_found(request, rest: str = ""):
+    """Any other path under /v2 (a model name no route takes, such as `a.b`): the protocol's 404 body,
+    not Django's plain-text page."""
+    parts = rest.split("/")
+    if len(parts) >= 2 and parts[0] == "models" and parts[1]:
+        return _json({"error": f"Model '{parts[1][:200]}' not found."}, 404)
+    return _json({"error": f"No Open Inference Protocol endpoint at {request.path[:200]}."}, 404)

@@ -1,5 +1,5 @@
 """Open Inference Protocol v2 routes, included at the root by fedplane/urls.py."""
-from django.urls import path
+from django.urls import path, re_path
 
 from . import oip
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("v2/models/<slug:name>/versions/<str:version>/ready", oip.ModelReadyView.as_view(),
          name="oip-version-ready"),
     path("v2/models/<slug:name>/versions/<str:version>/infer", oip.InferView.as_view(), name="oip-version-infer"),
+    re_path(r"^v2/(?P<rest>.*)$", oip.not_found, name="oip-not-found"),  # last: OIP's 404 body for everything else
 ]

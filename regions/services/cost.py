@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, DecimalField, Sum
 from django.utils import timezone
 
 from ..choices import ReplicaStatus, ResourceType
@@ -23,6 +23,7 @@ __all__ = ["cost_summary", "cost_recommendations", "cents", "GB", "MONTH_SECONDS
 GB = Decimal(10) ** 9
 MONTH_SECONDS = Decimal(30 * 24 * 3600)
 _CENT = Decimal("0.01")
+_MAX_BILLED = Decimal(10) ** 14  # BillingRecord.billed_cost is numeric(20, 6)
 
 
 def cents(value: Decimal) -> Decimal:
@@ -72,9 +73,14 @@ def _training_seconds(names: list[str], start: datetime, end: datetime) -> dict[
 def _billed(region_names: list[str] | None, start: datetime, end: datetime) -> dict[tuple[str, str], Decimal]:
     cost: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     rows = BillingRecord.objects.filter(charge_period_start__lt=end, charge_period_end__gt=start)
+    # Rows imported before amounts were checked may hold what the column cannot (SQLite kept 1e400 as
+    # an infinite REAL): left out, so the summary still answers.
+    rows = rows.filter(billed_cost__gt=-_MAX_BILLED, billed_cost__lt=_MAX_BILLED)
     if region_names:
         rows = rows.filter(region__in=region_names)
-    for row in rows.values("region", "resource_type").annotate(total=Sum("billed_cost")):
+    # The sum may need more digits than one row's column (20): converting it with the row's precision failed.
+    total = Sum("billed_cost", output_field=DecimalField(max_digits=40, decimal_places=6))
+    for row in rows.values("region", "resource_type").annotate(total=total):
         cost[(row["region"] or "global", row["resource_type"])] += row["total"]
     return cost
 

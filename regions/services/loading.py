@@ -23,7 +23,8 @@ from ..choices import ArtifactFormat
 from ..errors import ArtifactMissing, ChecksumMismatch, InvalidInput
 from ..stores import store_for
 
-__all__ = ["LoadedModel", "load_model", "build_sequential", "clear_cache", "infer_input_schema", "LAYERS"]
+__all__ = ["LoadedModel", "load_model", "build_sequential", "clear_cache", "infer_input_schema", "check_onnx",
+           "LAYERS"]
 
 # Layers a state-dict architecture may name, with the keyword arguments each takes.
 LAYERS: dict[str, Callable[..., nn.Module]] = {
@@ -66,6 +67,21 @@ def build_sequential(architecture: list[dict[str, Any]]) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+def check_onnx(content: bytes):
+    """The parsed ONNX model, or ARTIFACT_INVALID (422): protobuf parses many byte strings as an
+    (empty) model, so the model's structure is checked too."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load_from_string(content)
+        onnx.checker.check_model(model)
+    except (DecodeError, onnx.checker.ValidationError, ValueError, RuntimeError) as exc:
+        raise InvalidInput(f"The artifact is not a valid ONNX model: {str(exc)[:300]}",
+                           code="ARTIFACT_INVALID", status=422) from None
+    return model
+
+
 def infer_input_schema(fmt: str, architecture: list, content: bytes | None) -> dict[str, Any]:
     """An input schema read from the artifact where the format allows it, else {}."""
     if fmt == ArtifactFormat.TORCH_STATE_DICT and architecture:
@@ -75,7 +91,7 @@ def infer_input_schema(fmt: str, architecture: list, content: bytes | None) -> d
     if fmt == ArtifactFormat.ONNX and content:
         import onnx
 
-        graph = onnx.load_from_string(content).graph
+        graph = check_onnx(content).graph
         initializers = {i.name for i in graph.initializer}
         inputs = [i for i in graph.input if i.name not in initializers]
         if inputs:

@@ -15,7 +15,7 @@ from ..choices import ArtifactFormat, ReplicaStatus
 from ..errors import ModelNotFound, VersionNotFound
 from ..models import ModelVersion, RegisteredModel, Replica
 from ..stores import store_for
-from .loading import build_sequential, infer_input_schema
+from .loading import build_sequential, check_onnx, infer_input_schema
 from .regions import region_get
 from .routing import forget
 
@@ -122,20 +122,20 @@ def version_upload(*, model_name: str, version: str, chunks: Iterable[bytes]) ->
     if row.has_artifact:
         raise Conflict(f"Version '{row}' already has an artifact; register a new version.")
     store = store_for(row.home_region.store_url)
-    kept: list[bytes] = []
-    keep_head = row.format == ArtifactFormat.ONNX  # read back to learn the input schema
-
-    def tee(source: Iterable[bytes]) -> Iterable[bytes]:
-        for chunk in source:
-            if keep_head:
-                kept.append(chunk)
-            yield chunk
-    stored = store.write_stream(_key(row), tee(chunks))
+    content = None
+    if row.format == ArtifactFormat.ONNX:
+        # Read whole (onnx parses from memory, and reads its input schema from it), checked before a
+        # byte is written: bytes that are not ONNX are refused with nothing stored.
+        content = b"".join(chunks)
+        if content:
+            check_onnx(content)
+        chunks = [content]
+    stored = store.write_stream(_key(row), chunks)
     if stored.size_bytes == 0:
         store.delete(stored.key)
         raise DomainError("The artifact is empty.", code="VALIDATION_ERROR", status=422)
     with transaction.atomic():
-        return _finish(row, stored.key, stored.sha256, stored.size_bytes, b"".join(kept) if keep_head else None)
+        return _finish(row, stored.key, stored.sha256, stored.size_bytes, content)
 
 
 def _adopt(row: ModelVersion, key: str) -> ModelVersion:
@@ -144,6 +144,8 @@ def _adopt(row: ModelVersion, key: str) -> ModelVersion:
         raise DomainError(f"No object '{key}' in the store of {row.home_region.name}.",
                           code="VALIDATION_ERROR", status=422)
     head = store.read_bytes(key) if row.format == ArtifactFormat.ONNX else None
+    if head is not None:
+        check_onnx(head)  # 422, and the version's row goes with the transaction
     return _finish(row, key, store.sha256(key), store.size(key), head)
 
 

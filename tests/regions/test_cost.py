@@ -97,3 +97,47 @@ def test_training_compute_of_federated_clients_is_priced_by_their_region(three_r
     summary = cost_summary(days=1)
     assert float(summary["by_resource_type"]["training"]) == 1.0  # 80 s x 0.0125
     assert float(summary["by_region"]["eu-west-1"]) == 1.0
+
+
+def _focus(cost: str) -> bytes:
+    start, end = (timezone.now() - timedelta(days=2)).isoformat(), timezone.now().isoformat()
+    return (f"BilledCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,RegionId\n"
+            f"1.50,USD,{start},{end},us-east-1\n{cost},USD,{start},{end},us-east-1\n").encode()
+
+
+@pytest.mark.parametrize("cost", ["1e400", "nan", "NaN", "inf", "-Infinity", "100000000000000", "-1e14", "sNaN",
+                                  "twelve"])
+def test_an_amount_the_column_cannot_hold_is_422_naming_the_row(client, caller, cost):
+    from regions.models import BillingRecord
+
+    response = client.post("/api/v1/cost/imports", _focus(cost), content_type="text/csv", **caller.headers)
+    assert response.status_code == 422, response.content
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_BILLING_FILE" and error["message"].startswith("line 3: BilledCost")
+    assert error["details"] == {"line": 3, "column": "BilledCost", "value": cost}
+    assert not BillingRecord.objects.exists()  # the valid first row is not imported either
+    assert caller.get("/api/v1/cost/summary?source=billed&days=365").status_code == 200
+
+
+def test_the_billed_summary_answers_with_rows_stored_before_amounts_were_checked(client, caller):
+    from django.db import connection
+
+    from regions.models import BillingRecord
+
+    ok = client.post("/api/v1/cost/imports", _focus("2.25"), content_type="text/csv", **caller.headers)
+    assert ok.status_code == 201, ok.content
+    near_max = Decimal("99999999999999.999999")  # the column's largest: two of them need 21 digits
+    BillingRecord.objects.filter(billed_cost=Decimal("2.25")).update(billed_cost=near_max)
+    BillingRecord.objects.create(region="us-east-1", resource_type="other", billed_cost=near_max, currency="USD",
+                                 charge_period_start=timezone.now() - timedelta(days=1), charge_period_end=timezone.now())
+    if connection.vendor == "sqlite":  # what 1e400 became once imported: an infinite REAL
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE regions_billingrecord SET billed_cost = 9e999 WHERE billed_cost = 1.5")
+    response = caller.get("/api/v1/cost/summary?source=billed&days=365")
+    assert response.status_code == 200, response.content
+
+
+def test_a_csv_the_reader_cannot_read_is_400(client, caller):
+    body = b"BilledCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd\n1,USD,\x00,x\n"
+    response = client.post("/api/v1/cost/imports", body, content_type="text/csv", **caller.headers)
+    assert response.status_code in (400, 422) and response.json()["error"]["code"] == "INVALID_BILLING_FILE"

@@ -105,3 +105,24 @@ def test_a_corrupted_replica_is_never_served_and_leaves_rotation(caller, registe
     pinned = caller.post("/api/v1/models/churn/predict", {"inputs": [[1, 2, 3, 4]]},
                          HTTP_X_FEDPLANE_ROUTED="us-east-1")
     assert pinned.status_code == 503  # no verified replica there any more
+
+
+@pytest.mark.parametrize("content", [b"not onnx at all", b"\x08\x07\x12\x00", b"\xff" * 64])
+def test_bytes_that_are_not_onnx_are_422_and_nothing_is_stored(client, caller, three_regions, tmp_path, content):
+    """protobuf reads many byte strings as some (empty) message: the model's structure is checked too."""
+    from regions.models import ModelVersion
+
+    caller.post("/api/v1/models", {"model_id": "onnx-mlp"})
+    assert caller.post("/api/v1/models/onnx-mlp/versions", {"version": "1", "format": "onnx",
+                                                             "region": "us-east-1"}).status_code == 201
+    response = client.put("/api/v1/models/onnx-mlp/versions/1/artifact", data=content,
+                          content_type="application/octet-stream", **caller.headers)
+    assert response.status_code == 422, response.content
+    assert response.json()["error"]["code"] == "ARTIFACT_INVALID"
+    row = ModelVersion.objects.get(model__name="onnx-mlp", version="1")
+    assert (row.sha256, row.artifact_key, row.size_bytes) == ("", "", 0)
+    assert not [p for p in (tmp_path / "us-east-1").rglob("*") if p.is_file()], "bad bytes left in the store"
+    inline = caller.post("/api/v1/models/onnx-mlp/versions", {
+        "version": "2", "format": "onnx", "region": "us-east-1", "artifact_base64": base64.b64encode(content).decode()})
+    assert inline.status_code == 422 and inline.json()["error"]["code"] == "ARTIFACT_INVALID"
+    assert not ModelVersion.objects.filter(model__name="onnx-mlp", version="2").exists()

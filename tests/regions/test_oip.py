@@ -84,3 +84,15 @@ def test_binary_size_mismatch_is_a_400(caller, registered):
 def test_unknown_model_is_a_404(caller, three_regions):
     response = caller.post("/v2/models/nope/infer", {"inputs": []})
     assert response.status_code == 404 and "not found" in response.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/v2/models/no.such.model", "/v2/models/%C3%A9t%C3%A9", "/v2/models/a.b/ready",
+                                  "/v2/models/a.b/infer", "/v2/nothing/here", "/v2/"])
+def test_any_other_v2_path_answers_the_protocols_404_body(caller, path):
+    """Model names no route takes (a dot, non-ASCII) got Django's plain-text page."""
+    for method in ("get", "post"):
+        response = getattr(caller, method)(path)
+        assert response.status_code == 404 and response.headers["Content-Type"] == "application/json"
+        assert set(response.json()) == {"error"}, response.content
+    assert "no.such.model" in caller.get("/v2/models/no.such.model").json()["error"]
+    assert caller.get("/v2/models/nope").json() == {"error": "Model 'nope' not found."}
