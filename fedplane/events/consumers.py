@@ -97,7 +97,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             "events": sorted(subscription.events), "filters": subscription.filters,
             "systems": sorted(subscription.systems)}})
         last_id = content.get("lastEventId")
-        if isinstance(last_id, int) and last_id >= 0:
+        if isinstance(last_id, int) and not isinstance(last_id, bool) and 0 <= last_id < 2**63:  # an event id
             async for message in self.cursor.replay(last_id):
                 if subscription.matches(message):
                     await self.send_json(message)

@@ -11,7 +11,7 @@ class EventFilterSet(django_filters.FilterSet):
     type = django_filters.CharFilter()
     severity = django_filters.ChoiceFilter(choices=Severity.choices)
     system = django_filters.ChoiceFilter(choices=System.choices)
-    afterId = django_filters.NumberFilter(method="after_event", min_value=0)
+    afterId = django_filters.NumberFilter(method="after_event", min_value=0, max_value=2**63 - 1)
 
     class Meta:
         model = Event

@@ -2,7 +2,8 @@
 
 Query: `types` and `systems` (comma-separated or repeated). A client that
 reconnects sends `Last-Event-ID` (browsers do it themselves) or `lastEventId`
-and first receives what it missed, in commit order (cursor.py). Needs the ASGI server: the response is an
+and first receives what it missed, in commit order (cursor.py); 0 replays the whole history, and
+anything but an integer from 0 to 2**63-1 is 422. Needs the ASGI server: the response is an
 async stream held open with a keep-alive comment every 15 seconds.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .subscriptions import Subscription
 __all__ = ["event_stream"]
 
 KEEPALIVE_SECONDS = 15
+MAX_EVENT_ID = 2**63 - 1  # Event.id is a 64-bit integer
 
 
 def _listed(request, name: str) -> list[str]:
@@ -73,7 +75,12 @@ async def event_stream(request):
     try:
         last_id = int(raw_last) if raw_last not in (None, "") else None
     except ValueError:
-        return json_error(422, ErrorCode.VALIDATION_ERROR, "Last-Event-ID must be an integer.", request=request)
+        last_id = -1
+    if last_id is not None and not 0 <= last_id <= MAX_EVENT_ID:
+        # An id no event can have (-5 silently replayed the whole history, as 0 asks): refused like junk.
+        return json_error(422, ErrorCode.VALIDATION_ERROR,
+                          f"Last-Event-ID must be an event id, an integer from 0 to {MAX_EVENT_ID}.",
+                          {"lastEventId": str(raw_last)[:100]}, request=request)
     subscription = Subscription.build(_listed(request, "types"), None, _listed(request, "systems"))
     unknown = subscription.systems - set(System.values)
     if unknown:

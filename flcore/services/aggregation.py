@@ -79,8 +79,9 @@ def aggregation_trigger(*, execution_id, round_number: int | None, client_ids: l
     """Ask a running execution to aggregate its next round from `client_ids` only (all sampled
     clients when empty), waiting for every one of them when `wait_for_all`."""
     execution = execution_get(execution_id, for_update=True)
-    if execution.status != S.RUNNING:
-        raise InvalidTransition(f"Execution is {execution.status}; aggregation runs only while it is running.")
+    client_ids = list(dict.fromkeys(client_ids))
+    # What the request asks is checked first (422), then whether the execution is in a state to do it
+    # (409): a bad body is the caller's to fix whatever the execution's state.
     if execution.privacy_config.get("differential_privacy"):
         raise PrivacyViolation("A manual trigger changes how many clients a round samples, which the "
                                "differential-privacy noise is calibrated for.", details={"executionId": str(execution.id)})
@@ -88,6 +89,11 @@ def aggregation_trigger(*, execution_id, round_number: int | None, client_ids: l
         raise PrivacyViolation("A secure-aggregation round needs at least 3 clients.",
                                details={"clients": client_ids})
     _check_trigger_clients(execution, client_ids)
+    if round_number is not None and round_number > execution.total_rounds:
+        raise AggregationError(f"The execution has {execution.total_rounds} rounds.",
+                               details={"totalRounds": execution.total_rounds, "requested": round_number})
+    if execution.status != S.RUNNING:
+        raise InvalidTransition(f"Execution is {execution.status}; aggregation runs only while it is running.")
     next_round = execution.current_round + 1
     if round_number is not None and round_number != next_round:
         raise AggregationError(f"Only the next round ({next_round}) can be triggered.",

@@ -79,3 +79,20 @@ def test_every_list_answers_extreme_pages_without_a_server_error(superuser):
             if response.status_code >= 500:
                 failures.append(f"GET {path}?page={page}: {response.status_code} {response.content[:200]!r}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.django_db(transaction=True)  # the async view reads the key in a thread of its own: committed rows
+def test_the_event_stream_refuses_a_last_event_id_no_event_can_have(client, superuser):
+    """-5 replayed the whole history (as 0 asks); junk and ids beyond 64 bits are refused alike."""
+    for last_id in ("-5", "-1", "abc", "1.5", str(2**63)):
+        for how in ({"HTTP_LAST_EVENT_ID": last_id}, {"QUERY_STRING": f"lastEventId={last_id}"}):
+            response = client.get("/api/v1/integration/events/stream", **superuser, **how)
+            error = error_of(response, 422, "VALIDATION_ERROR")
+            assert "Last-Event-ID" in error["message"] and error["details"] == {"lastEventId": last_id}
+
+
+@pytest.mark.parametrize("after", ["-1", str(2**63), "abc"])
+def test_event_history_refuses_an_after_id_out_of_range(client, superuser, after):
+    error = error_of(client.get("/api/v1/integration/events", {"afterId": after}, **superuser), 422,
+                     "VALIDATION_ERROR")
+    assert "afterId" in error["details"]

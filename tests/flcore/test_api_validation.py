@@ -165,6 +165,21 @@ def test_trigger_names_only_the_executions_own_clients_and_never_a_dp_run(fl_api
     error_of(fl_api.post(url, {"clients": [ids[0]], "waitForAll": True}), 422, "FL007")
 
 
+def test_trigger_checks_its_body_before_the_executions_state(fl_api):
+    """A bad body is 422 whatever the execution's state (it was 409 while the execution was queued)."""
+    ids = _register(fl_api, 3)
+    created = data_of(fl_api.post("/api/v1/fl/executions", _execution(clients=ids[:2])), 202)["data"]
+    url = f"/api/v1/fl/aggregation/{created['id']}/trigger"
+    before = TrainingExecution.objects.get(pk=created["id"]).aggregation_config
+    for body, code in (([], "VALIDATION_ERROR"), ({"round": 0}, "VALIDATION_ERROR"),
+                       ({"clients": ["not-a-uuid"]}, "VALIDATION_ERROR"), ({"unknown": 1}, "VALIDATION_ERROR"),
+                       ({"round": 10**30}, "VALIDATION_ERROR"), ({"clients": [ids[2]]}, "FL004"),
+                       ({"round": 99}, "FL004")):
+        error_of(fl_api.post(url, body), 422, code)
+    error_of(fl_api.post(url, {"clients": [ids[0]]}), 409, "CONFLICT")  # a good body meets the state check
+    assert TrainingExecution.objects.get(pk=created["id"]).aggregation_config == before
+
+
 @pytest.mark.parametrize("algorithm, privacy, min_clients, needle", [
     ("fedavg", {"secure_aggregation": True, "differential_privacy": True, "epsilon": 5.0, "delta": 1e-5}, 3,
      "differential_privacy"),
