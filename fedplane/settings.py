@@ -315,6 +315,11 @@ RATE_LIMITS = {
 RATE_LIMIT_WINDOW_SECONDS = 3600
 # Predictions (regions app) also count in a bucket of their own.
 RATE_LIMITS["predict"] = env.int("FEDPLANE_RATE_LIMIT_PREDICT", default=10000)
+# While Redis is unreachable the rate limiter lets requests through uncounted (and logs it) for this
+# many seconds of the outage, then answers 503 until Redis is back; 0: 503 at once.
+RATE_LIMIT_FAIL_OPEN_SECONDS = env.float("FEDPLANE_RATE_LIMIT_FAIL_OPEN_SECONDS", default=60.0)
+# Retry-After of the 503 answered while PostgreSQL, Redis or the broker cannot be reached.
+OUTAGE_RETRY_AFTER_SECONDS = env.int("FEDPLANE_OUTAGE_RETRY_AFTER", default=5)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),

@@ -17,6 +17,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from .envelope import EnvelopeJSONRenderer
+from .outages import dependency_of, outage_message
 
 __all__ = ["ErrorCode", "DomainError", "NotFound", "Conflict", "exception_handler", "error_body"]
 
@@ -105,16 +106,20 @@ def _validation_message(detail: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    response = _handle(exc)
     request = context.get("request")
+    response = _handle(exc, request)
     if response is not None and request is not None:
         # Errors are JSON whatever the view renders (the docs page's HTML, the schema's YAML).
         request.accepted_renderer, request.accepted_media_type = EnvelopeJSONRenderer(), "application/json"
     return response
 
 
-def _handle(exc: Exception) -> Response | None:
+def _handle(exc: Exception, request=None) -> Response | None:
     headers: dict[str, str] = {}
+    dependency = dependency_of(exc)
+    if dependency is not None:  # PostgreSQL, Redis or the broker is down (the API-key lookup included)
+        message, details, headers = outage_message(dependency, exc, request)
+        return Response(error_body(ErrorCode.SERVICE_UNAVAILABLE, message, details), status=503, headers=headers)
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
     if isinstance(exc, Http404):

@@ -15,6 +15,7 @@ from .envelope import dumps
 from .errors import ErrorCode, error_body
 from .metrics import record_exception
 from .models import AuditEntry
+from .outages import OUTAGE_ERRORS, dependency_of, outage_message
 from .throttling import current_limits
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "AuditMiddleware",
     "PageMessageMiddleware",
     "json_error",
+    "unavailable",
 ]
 
 log = logging.getLogger("fedplane.api")
@@ -48,6 +50,19 @@ def json_error(status: int, code: str, message: str, details=None, request=None)
     response = HttpResponse(dumps(error_body(code, message, details)), status=status, content_type="application/json")
     if request is not None and getattr(request, "request_id", None):
         response["X-Request-ID"] = request.request_id
+    return response
+
+
+def unavailable(exception: BaseException, request) -> HttpResponse | None:
+    """The 503 envelope (with Retry-After) when `exception` is an outage of PostgreSQL, Redis or
+    the broker; None for any other exception."""
+    dependency = dependency_of(exception)
+    if dependency is None:
+        return None
+    message, details, headers = outage_message(dependency, exception, request)
+    response = json_error(503, ErrorCode.SERVICE_UNAVAILABLE, message, details, request)
+    for header, value in headers.items():
+        response[header] = value
     return response
 
 
@@ -126,6 +141,9 @@ class ApiErrorMiddleware:
     def process_exception(self, request, exception):
         if not request.path.startswith(API_PREFIX) or isinstance(exception, _DJANGO_ANSWERS):
             return None
+        outage = unavailable(exception, request)  # a view outside DRF met an outage: 503, as DRF views do
+        if outage is not None:
+            return outage
         record_exception(request, exception)  # PrometheusMiddleware (outermost) never sees it once answered
         log.exception("unhandled error on %s %s (request %s)", request.method, request.path,
                       getattr(request, "request_id", "-"))
@@ -176,5 +194,7 @@ class AuditMiddleware:
                 remote_addr=request.META.get("REMOTE_ADDR") or None,
                 duration_ms=duration_ms,
             )
+        except OUTAGE_ERRORS as exc:  # the database is down: one line per request, not a traceback each
+            log.error("could not record audit entry for %s %s: %s", request.method, request.path, exc)
         except Exception:  # the write already happened; losing its audit row must be loud
             log.exception("could not record audit entry for %s %s", request.method, request.path)

@@ -7,13 +7,20 @@ atomically, and stops at the first one over its limit. The embedded default keep
 small file per counter next to Django's file cache, read and rewritten under an
 exclusive `flock`: atomic across the processes of one machine, and cheap (no pickle,
 no temp file and rename); `cache.clear()` removes these files with the cache's own.
+
+When Redis cannot be reached the limiter fails open: requests go through uncounted, with
+one warning per outage in the log, for at most `RATE_LIMIT_FAIL_OPEN_SECONDS` of it; past
+that bound, throttled requests are refused with 503 until Redis answers again. While it
+is down, one request a second tries it; the others do not wait on a dead connection.
 """
 from __future__ import annotations
 
 import fcntl
 import hashlib
 import os
+import logging
 import struct
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,9 +28,15 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from django.core.cache import cache
 
+from .outages import REDIS_ERRORS
+
 __all__ = ["Window", "hit", "hit_buckets", "peek"]
+
+log = logging.getLogger("fedplane.api")
 
 _RECORD = struct.Struct("<qq")  # count, reset_at (unix seconds)
 
@@ -54,7 +67,56 @@ class Window:
 
 @lru_cache(maxsize=1)
 def _redis() -> redis.Redis | None:
-    return redis.Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
+    # Short timeouts: a hung Redis must not hold every request for redis-py's default 5 s. One retry
+    # on a new connection: after Redis restarts, each pooled connection fails once, and must not
+    # count as an outage of its own.
+    return (redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2,
+                                 retry=Retry(NoBackoff(), 1)) if settings.REDIS_URL else None)
+
+
+class _Outage:
+    """This process's view of Redis: since when it has been unreachable, when to try it again."""
+
+    RETRY_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.retry_at = 0.0
+        self._lock = threading.Lock()
+
+    def failed(self, now: float, exc: Exception) -> None:
+        with self._lock:
+            if self.since is None:
+                self.since = now
+                log.warning("rate limiter cannot reach Redis (%s): requests go through uncounted for up to %s s",
+                            exc, settings.RATE_LIMIT_FAIL_OPEN_SECONDS)
+            self.retry_at = now + self.RETRY_SECONDS
+
+    def recovered(self, now: float) -> None:
+        if self.since is not None:
+            with self._lock:
+                if self.since is not None:
+                    log.warning("rate limiter reaches Redis again after %.1f s; counting again", now - self.since)
+                    self.since = None
+
+    def call(self, command, now: float, *, bounded: bool = True):
+        """`command()`'s result, or None when Redis is unreachable and the limiter fails open;
+        past the bound (when `bounded`), a redis ConnectionError, which the API answers with 503."""
+        if self.since is None or now >= self.retry_at:
+            try:
+                result = command()
+            except REDIS_ERRORS as exc:
+                self.failed(now, exc)
+            else:
+                self.recovered(now)
+                return result
+        down_for = now - (self.since or now)
+        if bounded and down_for >= settings.RATE_LIMIT_FAIL_OPEN_SECONDS:
+            raise redis.exceptions.ConnectionError(f"rate limiter: Redis unreachable for {down_for:.0f} s")
+        return None
+
+
+_outage = _Outage()
 
 
 @lru_cache(maxsize=1)
@@ -118,8 +180,10 @@ def hit_buckets(keys_and_limits: list[tuple[str, int]], window_seconds: int) -> 
     now = time.time()
     client = _redis()
     if client is not None:
-        flat = _script()(keys=[k for k, _ in keys_and_limits],
-                         args=[window_seconds, *(limit for _, limit in keys_and_limits)])
+        flat = _outage.call(lambda: _script()(keys=[k for k, _ in keys_and_limits],
+                                              args=[window_seconds, *(limit for _, limit in keys_and_limits)]), now)
+        if flat is None:  # failing open: nothing counted, nothing refused
+            return [Window(count=0, reset_at=int(now + window_seconds)) for _ in keys_and_limits]
         return [Window(count=int(flat[i]), reset_at=int(now + max(int(flat[i + 1]), 0)))
                 for i in range(0, len(flat), 2)]
     windows = []
@@ -136,7 +200,10 @@ def hit(key: str, window_seconds: int, *, now: float | None = None) -> Window:
     now = time.time() if now is None else now
     client = _redis()
     if client is not None:
-        count, ttl = _script()(keys=[key], args=[window_seconds, 2**62])
+        counted = _outage.call(lambda: _script()(keys=[key], args=[window_seconds, 2**62]), now)
+        if counted is None:
+            return Window(count=0, reset_at=int(now + window_seconds))
+        count, ttl = counted
         return Window(count=int(count), reset_at=int(now + max(int(ttl), 0)))
     folder = _counter_dir()
     if folder is not None:
@@ -155,7 +222,10 @@ def peek(key: str, window_seconds: int) -> Window:
     client = _redis()
     now = time.time()
     if client is not None:
-        count, ttl = client.pipeline(transaction=False).get(key).ttl(key).execute()
+        # Only for headers, from middleware outside DRF: never refuses, never raises.
+        read = _outage.call(lambda: client.pipeline(transaction=False).get(key).ttl(key).execute(), now,
+                            bounded=False)
+        count, ttl = read or (None, -1)
         if count is None or ttl < 0:
             return Window(count=0, reset_at=int(now + window_seconds))
         return Window(count=int(count), reset_at=int(now + ttl))
