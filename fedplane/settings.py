@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "fedplane.api.middleware.PageMessageMiddleware",  # django.contrib.messages, skipped on /api/
     "fedplane.api.middleware.ApiErrorMiddleware",
     "fedplane.api.middleware.AuditMiddleware",
+    "fedplane.api.idempotency.IdempotencyMiddleware",  # POSTs with Idempotency-Key: retries get the first answer
 ]
 
 ROOT_URLCONF = "fedplane.urls"
@@ -320,6 +321,10 @@ RATE_LIMITS["predict"] = env.int("FEDPLANE_RATE_LIMIT_PREDICT", default=10000)
 RATE_LIMIT_FAIL_OPEN_SECONDS = env.float("FEDPLANE_RATE_LIMIT_FAIL_OPEN_SECONDS", default=60.0)
 # Retry-After of the 503 answered while PostgreSQL, Redis or the broker cannot be reached.
 OUTAGE_RETRY_AFTER_SECONDS = env.int("FEDPLANE_OUTAGE_RETRY_AFTER", default=5)
+# POSTs with an Idempotency-Key: how long the first answer is kept and replayed to retries, and how long
+# a claim whose answer was never stored (its process died) holds the key before a retry runs again.
+IDEMPOTENCY_KEY_TTL_SECONDS = env.int("FEDPLANE_IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+IDEMPOTENCY_LOCK_SECONDS = env.int("FEDPLANE_IDEMPOTENCY_LOCK_SECONDS", default=60)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
@@ -349,8 +354,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
-CORS_ALLOW_HEADERS = ("authorization", "content-type", "x-api-key", "x-request-id")
-CORS_EXPOSE_HEADERS = ("x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "x-api-key", "x-request-id", "idempotency-key")
+CORS_EXPOSE_HEADERS = ("x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
+                       "idempotent-replayed", "retry-after")
 
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION

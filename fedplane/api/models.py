@@ -1,4 +1,4 @@
-"""API keys (hashed at rest, scoped, expiring) and the audit log."""
+"""API keys (hashed at rest, scoped, expiring), the audit log, and idempotency keys' answers."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
-__all__ = ["ApiKey", "AuditEntry", "default_key_expiry"]
+__all__ = ["ApiKey", "AuditEntry", "IdempotencyRecord", "default_key_expiry"]
 
 
 def default_key_expiry():
@@ -72,3 +72,30 @@ class AuditEntry(models.Model):
         if status_code < 500:
             return AuditEntry.Outcome.REJECTED
         return AuditEntry.Outcome.ERROR
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST sent with an `Idempotency-Key`, replayed to its retries.
+
+    In the database, so that every web process sees it and it outlives a restart. A row
+    without a status is a request still running (or one whose answer could not be stored:
+    its claim lapses after IDEMPOTENCY_LOCK_SECONDS).
+    """
+
+    principal = models.CharField(max_length=64, help_text="Whose key: 'key:<prefix>' or 'user:<pk>'.")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=1024)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    claimed_at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=200, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.BinaryField(default=bytes, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["principal", "key"], name="api_idempotency_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}] -> {self.status_code or 'in progress'}"

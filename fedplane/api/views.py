@@ -25,12 +25,14 @@ class TokenObtainView(TokenObtainPairView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []
+    idempotent = False  # its answer is a secret: never stored for an Idempotency-Key replay
 
 
 class TokenRefreshView_(TokenRefreshView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []
+    idempotent = False
 
 
 class MeView(APIView):
@@ -50,6 +52,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     """The caller's own API keys. The plaintext key is shown once, at creation or rotation."""
 
     serializer_class = ApiKeySerializer
+    idempotent = False  # the plaintext key is never stored for an Idempotency-Key replay
     # The row's primary key embeds the key's hash (and a dot, which no route accepts):
     # a key is addressed by its public prefix, which the API shows as its id.
     lookup_field, lookup_url_kwarg = "prefix", "pk"

@@ -83,12 +83,16 @@ def test_postgresql_stopped_answers_503_with_retry_after_then_recovers_by_itself
     unseen = [stack.call("POST", "/auth/api-keys", json={"name": f"k{n}", "scopes": [Scope.REGIONS_MODELS_READ]}).json()["data"]["key"]
               for n in range(2)]
 
+    retried = {"model_id": f"m-{uuid.uuid4().hex[:10]}"}
+
     stack.postgres.stop()  # fast shutdown: sessions cut, connections refused
     try:
         _unavailable(stack.call("GET", "/models"), "database")
         _unavailable(_create_model(stack), "database")
         _unavailable(stack.call("GET", "/auth/me", key=unseen[0]), "database")  # the API-key lookup
         _unavailable(stack.call("GET", "/auth/me", key="nosuch.key"), "database")
+        _unavailable(stack.call("POST", "/models", json=retried, headers={"Idempotency-Key": "k-outage"}),
+                     "database")
         deadline = time.monotonic() + 3  # a few seconds of mixed traffic: all 503, none 500
         while time.monotonic() < deadline:
             for response in (stack.call("GET", "/models"), _create_model(stack)):
@@ -100,6 +104,11 @@ def test_postgresql_stopped_answers_503_with_retry_after_then_recovers_by_itself
     wait_until(lambda: stack.call("GET", "/models").status_code == 200, timeout=30, interval=0.2,
                message="API serving again after PostgreSQL restarted")
     data_of(_create_model(stack), 201)
+    # The write refused during the outage runs when retried with its key, once.
+    first = stack.call("POST", "/models", json=retried, headers={"Idempotency-Key": "k-outage"})
+    data_of(first, 201)
+    replay = stack.call("POST", "/models", json=retried, headers={"Idempotency-Key": "k-outage"})
+    assert replay.headers["Idempotent-Replayed"] == "true" and replay.json() == first.json()
     assert data_of(stack.call("GET", "/auth/me", key=unseen[1]))["data"]["authMethod"] == "apiKey"
     assert 500 not in stack.statuses
 
