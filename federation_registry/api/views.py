@@ -1,8 +1,9 @@
 """Applications, modules and shared dependencies. Views parse, call one service, render."""
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import Case, IntegerField, Prefetch, Value, When
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -17,6 +18,7 @@ from ..services import deployments as deploy_services
 from ..services import graph as graph_services
 from ..services import loading, metrics
 from ..services import modules as module_services
+from . import schemas
 from . import serializers as s
 
 __all__ = ["ApplicationViewSet", "ModuleViewSet", "DependencyViewSet"]
@@ -52,6 +54,7 @@ class ApplicationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(s.ApplicationSerializer(app_services.application_get(pk)).data)
 
     @extend_schema(request=s.ApplicationWriteSerializer, responses={201: s.ApplicationSerializer})
+    @transaction.atomic  # the response is read before the commit: no read after it can fail
     def create(self, request):
         data = _parse(s.ApplicationWriteSerializer, request).validated_data
         app = app_services.application_create(**{_APP_FIELDS[k]: v for k, v in data.items()})
@@ -100,7 +103,7 @@ class ModuleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data.pop("applicationId", None)  # a module does not move between applications
         return Response(s.ModuleSerializer(module_services.module_update(module_id=pk, data=data)).data)
 
-    @extend_schema(request=s.LoadSerializer)
+    @extend_schema(request=s.LoadSerializer, responses=schemas.ModuleLoadedSerializer)
     @action(detail=True, methods=["post"])
     def load(self, request, pk=None):
         data = _parse(s.LoadSerializer, request).validated_data
@@ -113,7 +116,8 @@ class ModuleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(parameters=[OpenApiParameter("period", str, enum=["1h", "24h", "7d", "30d"]),
                                OpenApiParameter("metrics", str, description="comma-separated: "
-                                                "loadTime,size,errors,requests")])
+                                                "loadTime,size,errors,requests")],
+                   responses=schemas.ModuleMetricsSerializer)
     @action(detail=True, methods=["get"])
     def metrics(self, request, pk=None):
         query = s.MetricsQuerySerializer(data=request.query_params)
@@ -129,7 +133,10 @@ class ModuleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         page = self.paginate_queryset(module.history.all())
         return self.get_paginated_response(s.ModuleVersionSerializer(page, many=True).data)
 
-    @action(detail=False, methods=["get"])
+    @extend_schema(parameters=[OpenApiParameter("applicationId", OpenApiTypes.UUID,
+                                                description="its remotes only (default: all)")],
+                   responses=schemas.ModuleGraphSerializer, filters=False)
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def graph(self, request):
         return Response(graph_services.graph_of(request.query_params.get("applicationId") or None))
 
@@ -148,6 +155,7 @@ class DependencyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(s.DependencySerializer(dep_services.dependency_get(pk)).data)
 
     @extend_schema(request=s.DependencyWriteSerializer, responses={201: s.DependencySerializer})
+    @transaction.atomic  # the response is read before the commit: no read after it can fail
     def create(self, request):
         fields = _parse(s.DependencyWriteSerializer, request).validated_fields()
         return Response(s.DependencySerializer(dep_services.dependency_create(**fields)).data,
@@ -162,7 +170,7 @@ class DependencyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         dep_services.dependency_delete(dependency_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=s.ResolveSerializer)
+    @extend_schema(request=s.ResolveSerializer, responses=schemas.ResolutionSerializer)
     @action(detail=False, methods=["post"])
     def resolve(self, request):
         data = _parse(s.ResolveSerializer, request).validated_data

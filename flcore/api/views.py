@@ -1,9 +1,10 @@
 """Executions, rounds and clients endpoints. Views parse, call one service, render."""
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import FileResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -16,6 +17,7 @@ from ..models import ClientUpdate, FLClient, TrainingExecution, TrainingRound
 from ..services import clients as client_services
 from ..services import executions as execution_services
 from ..services.queue import execution_queue
+from . import schemas
 from . import serializers as s
 
 
@@ -34,6 +36,7 @@ class ExecutionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(s.ExecutionSerializer(execution_services.execution_get(pk)).data)
 
     @extend_schema(request=s.ExecutionCreateSerializer, responses={202: s.ExecutionSerializer})
+    @transaction.atomic  # the response is read before the commit: no read after it can fail
     def create(self, request):
         payload = s.ExecutionCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -93,9 +96,11 @@ class RoundViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(self._rounds(execution_pk).order_by("round_number"))
         return self.get_paginated_response(s.RoundSerializer(page, many=True).data)
 
+    @extend_schema(responses=s.RoundDetailSerializer)
     def retrieve(self, request, execution_pk=None, pk=None):
         return Response(s.RoundDetailSerializer(selectors.round_get(self._rounds(execution_pk), pk)).data)
 
+    @extend_schema(responses=schemas.RoundMetricsSerializer)
     @action(detail=True, methods=["get"])
     def metrics(self, request, execution_pk=None, pk=None):
         return Response(selectors.round_metrics(selectors.round_get(self._rounds(execution_pk), pk)))
@@ -122,7 +127,7 @@ class ClientViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(s.ClientSerializer(client_services.client_get(pk)).data)
 
-    @extend_schema(request=s.ClientRegisterSerializer, responses={201: s.ClientSerializer})
+    @extend_schema(request=s.ClientRegisterSerializer, responses={201: schemas.ClientRegisteredSerializer})
     def create(self, request):
         payload = s.ClientRegisterSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -142,7 +147,7 @@ class ClientViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         client = client_services.client_set_status(client_id=pk, **payload.validated_data)
         return Response(s.ClientSerializer(client).data)
 
-    @extend_schema(request=s.AssignSerializer)
+    @extend_schema(request=s.AssignSerializer, responses={201: schemas.AssignmentSerializer})
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         payload = s.AssignSerializer(data=request.data)
@@ -154,7 +159,7 @@ class ClientViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                          "role": assignment.role, "config": assignment.config,
                          "flower": selectors.flower_connection()}, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.UnassignSerializer)
+    @extend_schema(request=s.UnassignSerializer, responses=schemas.UnassignedSerializer)
     @action(detail=True, methods=["post"])
     def unassign(self, request, pk=None):
         payload = s.UnassignSerializer(data=request.data)
@@ -168,6 +173,10 @@ class ClientViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def revoke(self, request, pk=None):
         return Response(s.ClientSerializer(client_services.client_revoke(client_id=pk)).data)
 
+    @extend_schema(parameters=[OpenApiParameter("metrics", str, description="comma-separated: performance,"
+                                                                          "data_quality,contribution"),
+                               OpenApiParameter("period", str, enum=list(selectors.PERIODS))],
+                   responses=schemas.ClientMetricsSerializer)
     @action(detail=True, methods=["get"])
     def metrics(self, request, pk=None):
         client = client_services.client_get(pk)

@@ -11,12 +11,14 @@ from rest_framework.views import APIView
 from fedplane.api.scopes import Scope
 
 from ..services import aggregation
+from . import schemas
 from . import serializers as s
 
 
 class AggregationStatusView(APIView):
     required_scopes = {"read": Scope.FL_METRICS_VIEW}
 
+    @extend_schema(responses=schemas.AggregationStatusSerializer)
     def get(self, request, execution_pk):
         return Response(aggregation.aggregation_status(execution_id=execution_pk))
 
@@ -24,7 +26,7 @@ class AggregationStatusView(APIView):
 class AggregationConfigureView(APIView):
     required_scopes = {"write": Scope.FL_MODELS_AGGREGATE}
 
-    @extend_schema(request=s.AggregationConfigureSerializer)
+    @extend_schema(request=s.AggregationConfigureSerializer, responses=schemas.AggregationStatusSerializer)
     def post(self, request, execution_pk):
         payload = s.AggregationConfigureSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -34,7 +36,7 @@ class AggregationConfigureView(APIView):
 class AggregationTriggerView(APIView):
     required_scopes = {"write": Scope.FL_MODELS_AGGREGATE}
 
-    @extend_schema(request=s.AggregationTriggerSerializer)
+    @extend_schema(request=s.AggregationTriggerSerializer, responses={202: schemas.AggregationTriggeredSerializer})
     def post(self, request, execution_pk):
         payload = s.AggregationTriggerSerializer(data=request.data or {})
         payload.is_valid(raise_exception=True)
@@ -56,8 +58,10 @@ class AggregatedModelView(APIView):
     required_scopes = {"read": Scope.FL_METRICS_VIEW}
     content_negotiation_class = _ModelFormatIsNotRendererFormat
 
-    @extend_schema(parameters=[OpenApiParameter("round", int), OpenApiParameter("format", str)],
-                   responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(parameters=[OpenApiParameter("round", int),
+                               OpenApiParameter("format", str, enum=["pytorch", "onnx", "h5", "safetensors", "npz"])],
+                   responses={(200, "application/octet-stream"): bytes, (200, "application/x-hdf5"): bytes,
+                              (200, "application/zip"): bytes})
     def get(self, request, execution_pk):
         exported, model = aggregation.aggregated_model_export(
             execution_id=execution_pk, round_number=request.query_params.get("round"),

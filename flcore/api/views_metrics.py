@@ -2,20 +2,28 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fedplane.api.scopes import Scope
 
-from ..selectors import flower_connection
+from ..selectors import PERIODS, flower_connection
 from ..services import metrics
+from . import schemas
 
 
 class TrainingMetricsView(APIView):
     required_scopes = {"read": Scope.FL_METRICS_VIEW}
 
+    @extend_schema(parameters=[
+        OpenApiParameter("executionId", OpenApiTypes.UUID, required=True),
+        OpenApiParameter("metrics", str, description="comma-separated: " + ",".join(metrics.TRAINING_METRICS)
+                                                     + " (default loss,accuracy)"),
+        OpenApiParameter("aggregation", str, enum=list(metrics.AGGREGATIONS)),
+        OpenApiParameter("interval", str, enum=list(metrics.INTERVALS))],
+        responses=schemas.TrainingMetricsSerializer, extensions={"x-error-statuses": [404]})
     def get(self, request):
         params = request.query_params
         if not params.get("executionId"):
@@ -28,6 +36,10 @@ class TrainingMetricsView(APIView):
 class SystemMetricsView(APIView):
     required_scopes = {"read": Scope.FL_METRICS_VIEW}
 
+    @extend_schema(parameters=[OpenApiParameter("resource", str, description="cpu, memory, ... (default: all)"),
+                               OpenApiParameter("nodeType", str, description="server or client (default: both)"),
+                               OpenApiParameter("period", str, enum=list(PERIODS))],
+                   responses=schemas.SystemMetricsSerializer)
     def get(self, request):
         params = request.query_params
         return Response(metrics.system_metrics(resource=params.get("resource"), node_type=params.get("nodeType"),
@@ -37,6 +49,10 @@ class SystemMetricsView(APIView):
 class DataDistributionView(APIView):
     required_scopes = {"read": Scope.FL_METRICS_VIEW}
 
+    @extend_schema(parameters=[
+        OpenApiParameter("executionId", OpenApiTypes.UUID, description="its clients (default: every client)"),
+        OpenApiParameter("analysis", str, description="comma-separated: heterogeneity,imbalance,quality")],
+        responses=schemas.DataDistributionSerializer, extensions={"x-error-statuses": [404]})
     def get(self, request):
         params = request.query_params
         return Response(metrics.data_distribution(execution_id=params.get("executionId"),
@@ -53,7 +69,10 @@ class ExportSerializer(serializers.Serializer):
 class MetricsExportView(APIView):
     required_scopes = {"write": Scope.FL_METRICS_VIEW}
 
-    @extend_schema(request=ExportSerializer, responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(request=ExportSerializer, responses={
+        # The file itself, not the envelope: rows of {executionId, round, kind, nodeType, clientId, metric, ...}.
+        (200, "application/json"): {"type": "array", "items": {"type": "object"}},
+        (200, "text/csv"): str, (200, "application/vnd.apache.parquet"): bytes})
     def post(self, request):
         payload = ExportSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -72,5 +91,6 @@ class FlowerRuntimeView(APIView):
 
     required_scopes = {"read": Scope.FL_METRICS_VIEW}
 
+    @extend_schema(responses=schemas.FlowerConnectionSerializer)
     def get(self, request):
         return Response(flower_connection())

@@ -6,11 +6,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fedplane.api.pagination import PagePagination
 from fedplane.api.parsers import RawBytesParser
 from fedplane.api.scopes import Scope
 
 from ..models import Deployment
 from ..services import cost, deployments, failover, focus, health, metrics, replication
+from . import schemas
 from . import serializers as s
 
 __all__ = ["ReplicationView", "ReplicationStatusView", "ReplicationRollbackView", "SyncStatusView", "HealthView",
@@ -39,7 +41,7 @@ class ReplicationView(APIView):
     required_scopes = _OPERATE
     throttle_bucket = "deployment"
 
-    @extend_schema(request=s.ReplicationRequestSerializer, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=s.ReplicationRequestSerializer, responses={202: schemas.ReplicationSerializer})
     def post(self, request):
         payload = s.ReplicationRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -50,7 +52,7 @@ class ReplicationView(APIView):
 class ReplicationStatusView(APIView):
     required_scopes = _READ
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=schemas.ReplicationSerializer)
     def get(self, request, replication_id):
         return Response(s.replication_body(replication.replication_get(replication_id)))
 
@@ -58,7 +60,7 @@ class ReplicationStatusView(APIView):
 class ReplicationRollbackView(APIView):
     required_scopes = _OPERATE
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses=schemas.ReplicationSerializer)
     def post(self, request, replication_id):
         return Response(s.replication_body(replication.replication_rollback(replication_id=replication_id)))
 
@@ -103,13 +105,14 @@ class MetricsView(APIView):
 class DeploymentListView(APIView):
     required_scopes = _OPERATE
     throttle_bucket = "deployment"
+    pagination_class = PagePagination
 
-    @extend_schema(operation_id="regions_deployments_list", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="regions_deployments_list", responses=schemas.RegionDeploymentSerializer(many=True))
     def get(self, request):
         page = self.paginator.paginate_queryset(Deployment.objects.select_related("model", "version"), request, self)
         return self.paginator.get_paginated_response([s.deployment_body(d) for d in page])
 
-    @extend_schema(request=s.DeploymentRequestSerializer, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=s.DeploymentRequestSerializer, responses={202: schemas.RegionDeploymentSerializer})
     def post(self, request):
         payload = s.DeploymentRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -118,17 +121,15 @@ class DeploymentListView(APIView):
 
     @property
     def paginator(self):
-        from fedplane.api.pagination import PagePagination
-
         if not hasattr(self, "_paginator"):
-            self._paginator = PagePagination()
+            self._paginator = self.pagination_class()
         return self._paginator
 
 
 class DeploymentDetailView(APIView):
     required_scopes = _READ
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=schemas.RegionDeploymentSerializer)
     def get(self, request, deployment_id):
         return Response(s.deployment_body(deployments.deployment_get(deployment_id)))
 
@@ -137,7 +138,7 @@ class DeploymentRollbackView(APIView):
     required_scopes = _OPERATE
     throttle_bucket = "deployment"
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses=schemas.RegionDeploymentSerializer)
     def post(self, request, deployment_id):
         return Response(s.deployment_body(deployments.deployment_rollback(deployment_id=deployment_id)))
 
@@ -146,7 +147,7 @@ class FailoverView(APIView):
     required_scopes = _OPERATE
     throttle_bucket = "deployment"
 
-    @extend_schema(request=s.FailoverRequestSerializer, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=s.FailoverRequestSerializer, responses={202: schemas.FailoverSerializer})
     def post(self, request):
         payload = s.FailoverRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -157,7 +158,7 @@ class FailoverView(APIView):
 class FailoverDetailView(APIView):
     required_scopes = _READ
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=schemas.FailoverSerializer)
     def get(self, request, failover_id):
         return Response(s.failover_body(failover.failover_get(failover_id)))
 
@@ -166,7 +167,7 @@ class FailoverRollbackView(APIView):
     required_scopes = _OPERATE
     throttle_bucket = "deployment"
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses=schemas.FailoverSerializer)
     def post(self, request, failover_id):
         return Response(s.failover_body(failover.failover_rollback(failover_id=failover_id)))
 

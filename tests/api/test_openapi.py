@@ -70,3 +70,43 @@ def test_the_docs_page_renders_for_a_signed_in_caller(client, caller):
     response = client.get("/api/docs/", **caller)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html") and b"swagger" in response.content.lower()
+
+
+def test_the_schema_documents_the_envelopes_and_the_event_stream(schema):
+    """What the server sends: data inside the success envelope, lists with their pagination,
+    errors in the error envelope, and the SSE stream that is not a DRF view."""
+    components = schema["components"]["schemas"]
+    region = schema["paths"]["/api/v1/regions/{name}"]["get"]["responses"]
+    wrapped = region["200"]["content"]["application/json"]["schema"]
+    assert wrapped["required"] == ["success", "data", "meta"]
+    assert wrapped["properties"]["data"] == {"$ref": "#/components/schemas/Region"}
+    assert {"401", "403", "404", "429", "503"} <= set(region)
+    assert region["404"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}
+    assert components["ErrorEnvelope"]["properties"]["error"]["required"] == ["code", "message", "details",
+                                                                              "timestamp"]
+    listed = schema["paths"]["/api/v1/audit"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    page = components[listed["$ref"].rsplit("/", 1)[-1]]
+    assert set(page["required"]) == {"success", "data", "pagination", "meta"}
+    body = schema["paths"]["/api/v1/regions"]["post"]["responses"]
+    assert {"400", "409", "415", "422"} <= set(body)
+    oip = schema["paths"]["/v2/models/{name}"]["get"]["responses"]["404"]
+    assert oip["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OipError"}
+    stream = schema["paths"]["/api/v1/integration/events/stream"]["get"]
+    assert "text/event-stream" in stream["responses"]["200"]["content"]
+    assert {"types", "systems", "lastEventId"} <= {p["name"] for p in stream["parameters"]}
+
+
+def test_views_that_build_their_body_document_its_shape_and_parameters(schema):
+    """Views whose body is a service's dict document that shape, not their viewset's resource."""
+    def data_of(path, method="get", status="200"):
+        content = schema["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+        return content["properties"]["data"]["$ref"].rsplit("/", 1)[-1]
+
+    assert data_of("/api/v1/federation/modules/graph") == "ModuleGraph"
+    assert data_of("/api/v1/federation/dependencies/resolve", "post") == "Resolution"
+    assert data_of("/api/v1/fl/clients/{id}/metrics") == "ClientMetrics"
+    assert data_of("/api/v1/fl/aggregation/{execution_pk}/status") == "AggregationStatus"
+    assert data_of("/api/v1/fl/aggregation/{execution_pk}/trigger", "post", "202") == "AggregationTriggered"
+    assert data_of("/api/v1/fl/runtime") == "FlowerConnection"
+    training = {p["name"]: p for p in schema["paths"]["/api/v1/fl/metrics/training"]["get"]["parameters"]}
+    assert training["executionId"]["required"] is True

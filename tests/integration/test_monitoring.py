@@ -154,8 +154,8 @@ def test_list_and_matrix_views_agree_with_the_graph(viewer):
     assert {(n["id"], d["relation"], d["target"]) for n in listed["nodes"] for d in n["dependencies"]} == edges
     assert {(d["source"], d["relation"], n["id"]) for n in listed["nodes"] for d in n["dependents"]} == edges
     matrix = _graph(viewer, "view=matrix&depth=3")
-    ids = matrix["nodes"]
-    assert ids == [n["id"] for n in graph["nodes"]]
+    assert matrix["nodes"] == graph["nodes"]  # the same node objects, in matrix order
+    ids = [n["id"] for n in matrix["nodes"]]
     from_matrix = {(ids[i], matrix["relations"][i][j], ids[j])
                    for i, row in enumerate(matrix["matrix"]) for j, cell in enumerate(row) if cell == 1}
     assert from_matrix == edges

@@ -55,8 +55,7 @@ class DependencyGraphSerializer(serializers.Serializer):
     view = serializers.ChoiceField(choices=["graph", "list", "matrix"])
     depth = serializers.IntegerField()
     roots = serializers.ListField(child=serializers.CharField())
-    nodes = serializers.ListField(child=DependencyNodeSerializer(),
-                                  help_text="view=matrix: node ids only, in matrix order")
+    nodes = DependencyNodeSerializer(many=True, help_text="view=matrix: in matrix order")
     edges = DependencyEdgeSerializer(many=True, required=False, help_text="view=graph")
     matrix = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), required=False,
                                    help_text="view=matrix: 1 where row depends on column")

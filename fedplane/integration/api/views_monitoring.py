@@ -36,7 +36,7 @@ class DependenciesView(_MonitoringView):
         OpenApiParameter("depth", int, description=f"hops from the roots, 0 to {dependencies.MAX_DEPTH} "
                                                    f"(default {dependencies.DEFAULT_DEPTH})"),
         OpenApiParameter("root", str, description="<kind>:<id>[,...]; default: every application")],
-        responses=DependencyGraphSerializer)
+        responses=DependencyGraphSerializer, extensions={"x-error-statuses": [404]})  # 404: an unknown root
     def get(self, request):
         params = request.query_params
         return Response(dependencies.dependency_graph(

@@ -220,6 +220,7 @@ def dependency_graph(*, view: str = "graph", depth: int = DEFAULT_DEPTH, roots: 
             into[e["target"]].append({"source": e["source"], "relation": e["relation"]})
         return {**body, "nodes": [{**n, "dependencies": out[n["id"]], "dependents": into[n["id"]]}
                                   for n in node_list]}
+    # The nodes as in the other views; row and column i of the matrix are nodes[i].
     ids = [n["id"] for n in node_list]
     index = {node_id: i for i, node_id in enumerate(ids)}
     matrix = [[0] * len(ids) for _ in ids]
@@ -227,4 +228,4 @@ def dependency_graph(*, view: str = "graph", depth: int = DEFAULT_DEPTH, roots: 
     for e in edge_list:
         row, col = index[e["source"]], index[e["target"]]
         matrix[row][col], relations[row][col] = 1, e["relation"]
-    return {**body, "nodes": ids, "matrix": matrix, "relations": relations}
+    return {**body, "nodes": node_list, "matrix": matrix, "relations": relations}

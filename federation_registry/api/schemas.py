@@ -1,0 +1,111 @@
+"""OpenAPI shapes of the Module Federation bodies that services build as dicts
+(documentation only: the views render what the services return)."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ..choices import ModuleStatus
+
+__all__ = ["ModuleGraphSerializer", "ModuleLoadedSerializer", "ModuleMetricsSerializer", "ResolutionSerializer"]
+
+
+class ModuleGraphNodeSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    version = serializers.CharField()
+    applicationId = serializers.UUIDField()
+
+
+class ModuleGraphEdgeSerializer(serializers.Serializer):
+    to = serializers.UUIDField(help_text="the consumed remote")
+
+
+# `from` is a Python keyword: add the field by name.
+ModuleGraphEdgeSerializer._declared_fields["from"] = serializers.UUIDField(help_text="the consuming remote")
+
+
+class ModuleGraphSerializer(serializers.Serializer):
+    nodes = ModuleGraphNodeSerializer(many=True)
+    edges = ModuleGraphEdgeSerializer(many=True)
+
+
+class ModuleLoadedSerializer(serializers.Serializer):
+    moduleId = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=ModuleStatus.choices)
+    url = serializers.CharField(help_text="what was loaded: the remote entry, or the fallback")
+    loadTime = serializers.FloatField(help_text="milliseconds")
+    size = serializers.IntegerField(help_text="bytes")
+    usedFallback = serializers.BooleanField()
+    exposedModules = serializers.ListField(child=serializers.CharField())
+    eventId = serializers.IntegerField(help_text="the module.loaded event")
+
+
+class ModuleLoadTimeSerializer(serializers.Serializer):
+    p50 = serializers.FloatField(allow_null=True)
+    p95 = serializers.FloatField(allow_null=True)
+    avg = serializers.FloatField(allow_null=True)
+    samples = serializers.IntegerField()
+
+
+class ModuleSizeSerializer(serializers.Serializer):
+    latest = serializers.IntegerField(allow_null=True)
+    avg = serializers.FloatField(allow_null=True)
+
+
+class ModuleErrorsSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    rate = serializers.FloatField()
+
+
+class ModuleRequestsSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    byKind = serializers.DictField(child=serializers.IntegerField(), help_text="load, telemetry")
+
+
+class ModuleMetricsSerializer(serializers.Serializer):
+    moduleId = serializers.UUIDField()
+    period = serializers.CharField()
+    to = serializers.DateTimeField()
+    loadTime = ModuleLoadTimeSerializer(required=False)
+    size = ModuleSizeSerializer(required=False)
+    errors = ModuleErrorsSerializer(required=False)
+    requests = ModuleRequestsSerializer(required=False)
+
+
+ModuleMetricsSerializer._declared_fields["from"] = serializers.DateTimeField()
+
+
+class ResolutionDecisionSerializer(serializers.Serializer):
+    application = serializers.CharField()
+    applicationId = serializers.UUIDField(allow_null=True)
+    package = serializers.CharField()
+    requiredVersion = serializers.CharField(allow_null=True)
+    singleton = serializers.BooleanField()
+    strictVersion = serializers.BooleanField()
+    version = serializers.CharField(allow_null=True, help_text="the version used; null: none satisfies")
+    via = serializers.ChoiceField(choices=["shared", "fallback", "override", "none"])
+    rules = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.DictField())
+    errors = serializers.ListField(child=serializers.DictField())
+
+
+ResolutionDecisionSerializer._declared_fields["from"] = serializers.CharField(allow_null=True,
+                                                                     help_text="the container whose copy is used")
+
+
+class ResolvedApplicationSerializer(serializers.Serializer):
+    applicationId = serializers.UUIDField()
+    name = serializers.CharField()
+    shared = serializers.DictField(child=ResolutionDecisionSerializer(), help_text="by package")
+
+
+class ResolutionSerializer(serializers.Serializer):
+    strategy = serializers.CharField()
+    runtime = serializers.CharField()
+    shareStrategy = serializers.CharField()
+    resolved = serializers.BooleanField(help_text="false: a conflict of severity error (MF003)")
+    applications = ResolvedApplicationSerializer(many=True)
+    scope = serializers.DictField(help_text="{shareScope: {package: [versions provided]}}")
+    conflicts = serializers.ListField(child=serializers.DictField())
+    warnings = serializers.IntegerField()
+    errors = serializers.IntegerField()
