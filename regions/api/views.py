@@ -13,6 +13,7 @@ from fedplane.api.scopes import Scope
 from ..models import ModelVersion, RegisteredModel, Region
 from ..services import registry, regions, serving
 from ..services.forwarding import ROUTED_HEADER
+from . import schemas
 from . import serializers as s
 
 __all__ = ["RegionListView", "RegionDetailView", "RegionConfigView", "RegionConfigAckView", "ModelListView",
@@ -57,14 +58,14 @@ class RegionConfigView(APIView):
 
     required_scopes = {**_READ, "write": Scope.REGIONS_OPERATE}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=schemas.RegionConfigSerializer)
     def get(self, request, name):
         region = regions.region_get(name)
         return Response({"region": name, "config": region.config, "config_version": region.config_version,
                          "synced_version": region.config_synced_version,
                          "in_sync": region.config_synced_version == region.config_version})
 
-    @extend_schema(request=s.ConfigSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=s.ConfigSerializer, responses=schemas.RegionConfigSetSerializer)
     def put(self, request, name):
         payload = s.ConfigSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -75,7 +76,7 @@ class RegionConfigView(APIView):
 class RegionConfigAckView(APIView):
     required_scopes = {"write": Scope.REGIONS_OPERATE}
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=s.ConfigAckSerializer, responses=schemas.RegionConfigAckedSerializer)
     def post(self, request, name):
         payload = s.ConfigAckSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -200,7 +201,7 @@ class AsyncPredictView(APIView):
     required_scopes = {"write": Scope.REGIONS_PREDICT}
     throttle_bucket = "predict"
 
-    @extend_schema(request=s.PredictSerializer, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=s.PredictSerializer, responses={202: schemas.AsyncPredictionSerializer})
     def post(self, request, model_id):
         payload = s.PredictSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -212,7 +213,7 @@ class AsyncPredictView(APIView):
 class AsyncPredictionView(APIView):
     required_scopes = {"read": Scope.REGIONS_PREDICT}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=schemas.AsyncPredictionSerializer)
     def get(self, request, prediction_id):
         return Response(s.async_body(serving.async_prediction_get(prediction_id)))
 
@@ -220,7 +221,8 @@ class AsyncPredictionView(APIView):
 class AsyncPredictionResultView(APIView):
     required_scopes = {"read": Scope.REGIONS_PREDICT}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    # 409 while it runs, 422 when it failed
+    @extend_schema(responses=OpenApiTypes.OBJECT, extensions={"x-error-statuses": [409, 422]})
     def get(self, request, prediction_id):
         row = serving.async_prediction_get(prediction_id)
         if row.status == "failed":
