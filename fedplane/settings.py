@@ -73,12 +73,16 @@ MIDDLEWARE = [
     "fedplane.api.metrics.PrometheusMiddleware",
     "fedplane.api.middleware.RequestIdMiddleware",
     "fedplane.api.middleware.SecurityHeadersMiddleware",
+    # HTTPS redirect, HSTS on HTTPS, Referrer-Policy, COOP (SECURE_* below); before anything that answers,
+    # after the request id and the seed's headers so that its redirects carry them too.
+    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ from the ASGI server itself
     "corsheaders.middleware.CorsMiddleware",
     "fedplane.api.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",  # X_FRAME_OPTIONS; views may opt out by decorator
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "fedplane.api.middleware.PageMessageMiddleware",  # django.contrib.messages, skipped on /api/
     "fedplane.api.middleware.ApiErrorMiddleware",
@@ -351,6 +355,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name get names of their own, instead of hashed ones and a warning
+    # from `manage.py check --deploy` (which builds the schema) for each.
+    "ENUM_NAME_OVERRIDES": {
+        "ArtifactFormatEnum": "regions.choices.ArtifactFormat",
+        "ExecutionRuntimeEnum": "flcore.choices.Runtime",
+        "ExecutionStatusEnum": "flcore.choices.ExecutionStatus",
+        "ClientStatusEnum": "flcore.choices.ClientStatus",
+        "RoundStatusEnum": "flcore.choices.RoundStatus",
+        "ModuleStatusEnum": "federation_registry.choices.ModuleStatus",
+        "FailoverStatusEnum": "regions.choices.FailoverStatus",
+        "ModuleDeploymentStrategyEnum": "federation_registry.choices.DeploymentStrategy",
+        "RegionDeploymentStrategyEnum": "regions.choices.DeploymentStrategy",
+    },
     # spectacular's enums (it rebuilds the components), then the envelope's components, paginated
     # lists and the SSE stream (fedplane/api/schema.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "fedplane.api.schema.postprocess"],
@@ -361,8 +378,19 @@ CORS_ALLOW_HEADERS = ("authorization", "content-type", "x-api-key", "x-request-i
 CORS_EXPOSE_HEADERS = ("x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
                        "idempotent-replayed", "retry-after")
 
-SESSION_COOKIE_SECURE = PRODUCTION
-CSRF_COOKIE_SECURE = PRODUCTION
+# HTTPS: production defaults are what `manage.py check --deploy` asks for; each can be changed from the
+# environment (README). Behind a proxy that terminates TLS, set SECURE_PROXY_SSL_HEADER=true so that
+# its X-Forwarded-Proto says the request was HTTPS (only if the proxy always sets that header).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# Plain-HTTP callers inside a cluster: liveness and readiness probes, Prometheus, the regions' prober.
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^metrics$", r"^v2/health/"]
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_FAILURE_VIEW = "fedplane.api.views_errors.csrf_failure"
