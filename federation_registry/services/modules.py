@@ -5,6 +5,7 @@ from typing import Any, Iterable
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 
 from fedplane.api.errors import Conflict
 from fedplane.events.services import emit
@@ -94,6 +95,7 @@ def _register(application_id: Any, data: dict, manifest: ManifestInfo | None) ->
                                "url": module.url, "version": module.version})
     from .runtime import snapshots_rebuild
     snapshots_rebuild(app)
+    prefetch_related_objects([module], "consumes")  # what the response shows, read before the commit
     return module
 
 
@@ -132,4 +134,5 @@ def _update(module_id: Any, data: dict) -> RemoteModule:
                             "previous": {"url": before[0], "version": before[1]} if changed else None})
     from .runtime import snapshots_rebuild
     snapshots_rebuild(module.application)
+    prefetch_related_objects([module], "consumes")  # what the response shows, read before the commit
     return module

@@ -1,6 +1,7 @@
 """Regions, model registry and predict endpoints. Views parse, call one service, render."""
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -93,6 +94,7 @@ class ModelListView(APIView):
         return Response(s.ModelSerializer(RegisteredModel.objects.prefetch_related("versions"), many=True).data)
 
     @extend_schema(request=s.ModelCreateSerializer, responses={201: s.ModelSerializer})
+    @transaction.atomic  # the response is read before the commit: no read after it can fail
     def post(self, request):
         payload = s.ModelCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -119,6 +121,7 @@ class VersionListView(APIView):
         return Response(s.VersionSerializer(rows, many=True).data)
 
     @extend_schema(request=s.VersionCreateSerializer, responses={201: s.VersionSerializer})
+    @transaction.atomic  # the response is read before the commit: no read after it can fail
     def post(self, request, model_id):
         payload = s.VersionCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -161,6 +164,7 @@ class PromoteView(APIView):
     required_scopes = {"write": Scope.REGIONS_MODELS_WRITE}
 
     @extend_schema(request=s.PromoteSerializer, responses={201: s.VersionSerializer})
+    @transaction.atomic  # the response is read before the commit: no read after it can fail
     def post(self, request, model_id):
         payload = s.PromoteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
