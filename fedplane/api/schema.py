@@ -17,12 +17,21 @@ import copy
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter
 
 __all__ = ["ApiKeyScheme", "ScopedJWTScheme", "EnvelopeAutoSchema", "postprocess", "COMPONENTS"]
 
 API_PREFIX = "/api/v1/"
 OIP_PREFIX = "/v2"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# fedplane/api/idempotency.py: every POST under /api/v1 whose view does not opt out.
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    OpenApiParameter.HEADER, description=(
+        "Makes the POST safe to retry: a retry with the same key and body gets the first answer again "
+        "(marked `Idempotent-Replayed: true`) and writes nothing; the same key with another body is 409 "
+        "IDEMPOTENCY_KEY_REUSED, and while the first request runs 409 IDEMPOTENCY_KEY_IN_PROGRESS. "
+        "Keys are per caller and kept 24 hours."))
 
 
 def _ref(name: str) -> dict:
@@ -138,6 +147,12 @@ class EnvelopeAutoSchema(AutoSchema):
 
     def _enveloped(self) -> bool:
         return self.path.startswith(API_PREFIX)
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if self.method == "POST" and self._enveloped() and getattr(self.view, "idempotent", True):
+            parameters = [*parameters, IDEMPOTENCY_KEY]
+        return parameters
 
     def _get_response_for_code(self, serializer, status_code, media_types=None, direction="response"):
         response = super()._get_response_for_code(serializer, status_code, media_types, direction)
