@@ -1,6 +1,7 @@
 """Open Inference Protocol v2 tensors: JSON data and the binary tensor data extension."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,11 +51,18 @@ def parse_infer(body: bytes, header_length: int | None) -> InferRequest:
     datatype, shape = spec.get("datatype"), spec.get("shape")
     if datatype not in DATATYPES:
         raise _fail(f"Unsupported datatype {datatype!r}; supported: {', '.join(DATATYPES)}.")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise _fail("shape must be a list of non-negative integers.")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and 0 <= d < 2**31 for d in shape):
+        raise _fail("shape must be a list of non-negative integers (each below 2^31).")
+    for name, value in (("inputs[0].parameters", spec.get("parameters")), ("parameters", request.get("parameters"))):
+        if value is not None and not isinstance(value, dict):  # read with .get below
+            raise _fail(f"{name} must be an object.")
     dtype = np.dtype(DATATYPES[datatype]).newbyteorder("<")  # the extension's bytes are little-endian
     size = (spec.get("parameters") or {}).get("binary_data_size")
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)  # Python integers: numpy's product overflows silently past 64 bits
+    if count > len(body):
+        # Every value takes at least a byte of the body (as JSON or as binary data): a shape asking for more
+        # is refused before numpy is asked to make room for it.
+        raise _fail(f"shape {shape} needs {count} values, more than the request carries.")
     if size is not None:
         if size != len(binary) or size != count * dtype.itemsize:
             raise _fail(f"binary_data_size {size} does not fit shape {shape} of {datatype} "
@@ -69,7 +77,11 @@ def parse_infer(body: bytes, header_length: int | None) -> InferRequest:
             raise _fail(f"data holds {tensor.size} values; shape {shape} needs {count}.")
         tensor = tensor.reshape(shape)
     outputs = request.get("outputs") or []
+    if not isinstance(outputs, list):
+        raise _fail("outputs must be a list.")
     wanted = outputs[0] if outputs and isinstance(outputs[0], dict) else {}
+    if not isinstance(wanted.get("parameters") or {}, dict):
+        raise _fail("outputs[0].parameters must be an object.")
     binary_output = bool((wanted.get("parameters") or {}).get("binary_data",
                                                               (request.get("parameters") or {}).get(
                                                                   "binary_data_output", False)))

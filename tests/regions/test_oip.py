@@ -96,3 +96,13 @@ def test_any_other_v2_path_answers_the_protocols_404_body(caller, path):
         assert set(response.json()) == {"error"}, response.content
     assert "no.such.model" in caller.get("/v2/models/no.such.model").json()["error"]
     assert caller.get("/v2/models/nope").json() == {"error": "Model 'nope' not found."}
+
+
+@pytest.mark.parametrize("spec, extra", [
+    ({"shape": [10**30, 4]}, {}), ({"shape": [2**40, 2**40]}, {}), ({"parameters": []}, {}),
+    ({}, {"parameters": "x"}), ({}, {"outputs": [{"parameters": [1]}]}), ({}, {"outputs": "x"}),
+])
+def test_a_malformed_infer_request_is_400(caller, registered, spec, extra):
+    tensor = {"name": "input", "datatype": "FP32", "shape": [1, 4], "data": [0.1, 0.2, 0.3, 0.4], **spec}
+    response = caller.post("/v2/models/churn/infer", {"inputs": [tensor], **extra})
+    assert response.status_code == 400 and set(response.json()) == {"error"}, response.content
