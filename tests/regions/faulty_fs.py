@@ -1,19 +1,27 @@
-"""A local filesystem that flips a byte in the next N files written (`flaky:///path`).
+"""A local filesystem that flips a byte in the next N files written (`flaky:///path`), and
+that may write slowly (a pause before each chunk), like a far region's store.
 
-The count lives in a file beside the store so a Celery worker process sees the
-same budget as the test that set it.
+The count and the pause live in files beside the store so a Celery worker process sees
+the same budget as the test that set it.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from fsspec.implementations.local import LocalFileSystem
 
-__all__ = ["FlakyFileSystem", "corrupt_next_writes"]
+__all__ = ["FlakyFileSystem", "corrupt_next_writes", "slow_writes"]
 
 
 def _budget_file(path: str) -> Path:
     return Path(path.split("/models/", 1)[0]) / ".corrupt-budget"
+
+
+def slow_writes(store_root: str | Path, seconds_per_chunk: float) -> None:
+    """Pause before each chunk written to the store (0: no pause)."""
+    Path(store_root).mkdir(parents=True, exist_ok=True)
+    (Path(store_root) / ".write-delay").write_text(str(seconds_per_chunk))
 
 
 def corrupt_next_writes(store_root: str | Path, n: int) -> None:
@@ -36,6 +44,14 @@ class FlakyFileSystem(LocalFileSystem):
         if "w" not in mode:
             return handle
         budget = _budget_file(self._strip_protocol(path))
+        delay_file = budget.with_name(".write-delay")
+        if delay_file.exists() and float(delay_file.read_text() or 0) > 0:
+            unpaused = handle.write
+
+            def slow_write(data):
+                time.sleep(float(delay_file.read_text() or 0))  # a slow link, not a wait for anything
+                return unpaused(data)
+            handle.write = slow_write
         left = int(budget.read_text()) if budget.exists() else 0
         if left <= 0:
             return handle
