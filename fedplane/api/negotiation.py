@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rest_framework.negotiation import DefaultContentNegotiation
 
-__all__ = ["ContentNegotiation"]
+__all__ = ["ContentNegotiation", "FormatIsTheViewsParameter"]
 
 _PLAIN_JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
 
@@ -21,3 +21,11 @@ class ContentNegotiation(DefaultContentNegotiation):
                 and self.settings.URL_FORMAT_OVERRIDE not in request.query_params):
             return renderers[0], "application/json"
         return super().select_renderer(request, renderers, format_suffix)
+
+
+class FormatIsTheViewsParameter(DefaultContentNegotiation):
+    """For a view whose `?format=` names something of its own (a model or dataset file format):
+    DRF would read it as a renderer name and answer 404 for `onnx` or `csv`. Its first renderer answers."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type

@@ -4,10 +4,10 @@ from __future__ import annotations
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fedplane.api.negotiation import FormatIsTheViewsParameter
 from fedplane.api.scopes import Scope
 
 from ..services import aggregation
@@ -47,16 +47,9 @@ class AggregationTriggerView(APIView):
         return Response(result, status=status.HTTP_202_ACCEPTED)
 
 
-class _ModelFormatIsNotRendererFormat(DefaultContentNegotiation):
-    """`?format=onnx` names the model file format here, not DRF's response renderer."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
 class AggregatedModelView(APIView):
     required_scopes = {"read": Scope.FL_METRICS_VIEW}
-    content_negotiation_class = _ModelFormatIsNotRendererFormat
+    content_negotiation_class = FormatIsTheViewsParameter  # ?format=onnx is the model's file format
 
     @extend_schema(parameters=[OpenApiParameter("round", int),
                                OpenApiParameter("format", str, enum=["pytorch", "onnx", "h5", "safetensors", "npz"])],

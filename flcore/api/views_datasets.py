@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
+from fedplane.api.negotiation import FormatIsTheViewsParameter
 from fedplane.api.parsers import JSONParser, RawBytesParser
 from fedplane.api.scopes import Scope
 
@@ -22,6 +23,7 @@ class DatasetViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     search_fields = ["name"]
     lookup_value_regex = "[^/]+"
     parser_classes = [RawBytesParser, JSONParser]
+    content_negotiation_class = FormatIsTheViewsParameter  # ?format=csv is the upload's file format
 
     def retrieve(self, request, pk=None):
         return Response(s.DatasetSerializer(datasets.dataset_get(pk)).data)
