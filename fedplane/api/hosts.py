@@ -23,19 +23,31 @@ __all__ = ["normalize_host", "host_allowed", "http_url_host", "http_url_error", 
 _ASCII_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 
 
+_NUMERIC = re.compile(r"^[0-9a-fA-FxX.]+$")
+
+
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address `host` is written as, if it is one: resolvers also read IPv4 in the shorthand of
+    inet_aton (2852039166, 0xa9fea9fe, 169.254.43518 are all 169.254.169.254)."""
     try:
         return ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
-        return None
+        pass
+    if _NUMERIC.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def normalize_host(host: str) -> str:
     """The host's ASCII (A-label) lower-case form; ValueError naming what is wrong."""
     if not host:
         raise ValueError("the URL has no host")
-    if _ip(host) is not None:
-        return host.lower()
+    address = _ip(host)
+    if address is not None:
+        return str(address) if address.version == 4 else host.lower()
     labels = host.split(".")
     if len(labels) > 1 and labels[-1] == "":
         labels.pop()  # a fully qualified name's final dot
@@ -70,6 +82,9 @@ def host_allowed(host: str, allowed: Iterable[str]) -> bool:
 
 def address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why no connection may go to `address` (link-local: the cloud's metadata service), or None."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:  # ::ffff:169.254.169.254 reaches the IPv4 address (Python 3.11 does not say so)
+        address = mapped
     if address.is_link_local or address.is_multicast or address.is_unspecified:
         return f"{address} is a link-local, multicast or unspecified address"
     return None

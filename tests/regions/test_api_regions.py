@@ -99,7 +99,8 @@ def test_an_artifact_key_outside_the_store_is_422(caller, three_regions, key):
     assert not ModelVersion.objects.filter(model__name="churn").exists()
 
 
-@pytest.mark.parametrize("endpoint", ["http://169.254.169.254", "http://[fe80::1]:8000", "http://a..b",
+@pytest.mark.parametrize("endpoint", ["http://169.254.169.254", "http://[fe80::1]:8000", "http://2852039166",
+                                      "http://[::ffff:169.254.169.254]", "http://a..b",
                                       "http://" + "a" * 64 + ".example.com"])
 def test_an_endpoint_the_server_must_not_call_is_refused(caller, three_regions, endpoint):
     error = error_of(caller.post(BASE, {"name": "meta", "endpoint": endpoint}), 422, "VALIDATION_ERROR")
