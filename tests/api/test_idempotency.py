@@ -81,29 +81,18 @@ def test_keys_expire_after_their_ttl(api, make_key, settings):
 
 
 @pytest.mark.django_db
-def test_a_key_in_use_is_409_in_progress_until_its_claim_lapses(api, make_key, settings):
-    plaintext, key = make_key(WRITE)
-    api.auth(plaintext)
-    data_of(_post(api, {"model_id": "probe"}, "k-probe"), 201)
-    record = IdempotencyRecord.objects.get(key="k-probe")
-    # What a request still running (or a process that died before storing its answer) leaves behind.
-    IdempotencyRecord.objects.create(principal=record.principal, key="k-running", method="POST",
-                                     path="/api/v1/models", fingerprint=_fingerprint_of_slow())
-    busy = _post(api, {"model_id": "slow"}, "k-running")
+def test_a_key_whose_answer_was_never_stored_is_in_progress_until_its_claim_lapses(api, make_key, settings):
+    api.auth(make_key(WRITE)[0])
+    data_of(_post(api, {"model_id": "lost-answer"}, "k-lost"), 201)
+    # What a process that died after the write, before storing its answer, leaves behind.
+    IdempotencyRecord.objects.filter(key="k-lost").update(status_code=None, body=b"")
+    busy = _post(api, {"model_id": "lost-answer"}, "k-lost")
     error_of(busy, 409, "IDEMPOTENCY_KEY_IN_PROGRESS")
     assert busy.headers["Retry-After"] == "1"
 
-    settings.IDEMPOTENCY_LOCK_SECONDS = 0  # the claim lapsed: the retry runs, and its answer is kept
-    data_of(_post(api, {"model_id": "slow"}, "k-running"), 201)
-    assert IdempotencyRecord.objects.get(key="k-running").status_code == 201
-
-
-def _fingerprint_of_slow() -> str:
-    """The fingerprint the server computes for POST /api/v1/models {"model_id": "slow"}."""
-    import hashlib
-    digest = hashlib.sha256(b"POST /api/v1/models\n")
-    digest.update(json.dumps({"model_id": "slow"}, separators=(",", ":")).encode())
-    return digest.hexdigest()
+    settings.IDEMPOTENCY_LOCK_SECONDS = 0  # the claim lapsed: the retry runs again (and meets its write)
+    error_of(_post(api, {"model_id": "lost-answer"}, "k-lost"), 409, "CONFLICT")
+    assert IdempotencyRecord.objects.get(key="k-lost").status_code == 409
 
 
 @pytest.mark.django_db
