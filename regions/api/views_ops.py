@@ -1,6 +1,7 @@
 """Replication, health, metrics, deployments, failover and cost endpoints."""
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -42,6 +43,7 @@ class ReplicationView(APIView):
     throttle_bucket = "deployment"
 
     @extend_schema(request=s.ReplicationRequestSerializer, responses={202: schemas.ReplicationSerializer})
+    @transaction.atomic  # the response is read before the commit: no read after it can fail
     def post(self, request):
         payload = s.ReplicationRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -113,6 +115,7 @@ class DeploymentListView(APIView):
         return self.paginator.get_paginated_response([s.deployment_body(d) for d in page])
 
     @extend_schema(request=s.DeploymentRequestSerializer, responses={202: schemas.RegionDeploymentSerializer})
+    @transaction.atomic  # the response is read before the commit: no read after it can fail
     def post(self, request):
         payload = s.DeploymentRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -42,6 +42,21 @@ def _region_and_model(api) -> None:
     data_of(api.post("/api/v1/models", {"model_id": "churn"}), 201)
 
 
+def _stored_version(api) -> None:
+    """Regions eu and us, model churn, version 1 with its artifact stored in eu."""
+    import base64
+
+    from tests.regions.conftest import mlp_module, torchscript_bytes
+
+    for name in ("eu", "us"):
+        data_of(api.post("/api/v1/regions", {"name": name}), 201)
+    data_of(api.post("/api/v1/models", {"model_id": "churn"}), 201)
+    artifact = base64.b64encode(torchscript_bytes(mlp_module())).decode()
+    data_of(api.post("/api/v1/models/churn/versions", {
+        "version": "1", "format": "torchscript", "region": "eu", "artifact_base64": artifact,
+        "input_schema": {"shape": [-1, 4], "dtype": "float32"}}), 201)
+
+
 def _application(api) -> str:
     body = {"name": "shell", "host": "http://localhost:3000", "version": "1.0.0", "framework": "react"}
     return data_of(api.post("/api/v1/federation/applications", body), 201)["data"]["id"]
@@ -60,6 +75,12 @@ CREATES = {
     "module": (lambda api: {"app": _application(api)}, "/api/v1/federation/modules",
                {"applicationId": "{app}", "name": "cart", "url": "http://127.0.0.1:9/remoteEntry.js"}, 201,
                {"name": "cart", "remotes": []}),
+    "replication": (lambda api: _stored_version(api) or {}, "/api/v1/replication/models",
+                    {"model_id": "churn", "source_region": "eu", "target_regions": ["us"]}, 202,
+                    {"model_id": "churn", "source_region": "eu"}),
+    "deployment": (lambda api: _stored_version(api) or {}, "/api/v1/deployments",
+                   {"model_id": "churn", "version": "1", "regions": ["eu"]}, 202,
+                   {"model_id": "churn", "version": "1"}),
     "training execution": (lambda api: {}, "/api/v1/fl/executions",
                            {"algorithm": "fedavg", "runtime": "simulation",
                             "config": {"rounds": 1, "minClients": 2, "numSupernodes": 2, "dataset": "digits"}},
