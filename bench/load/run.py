@@ -31,6 +31,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -109,7 +110,8 @@ class Platform:
         return subprocess.run([sys.executable, "manage.py", "createadmin", "--quiet-key"], cwd=REPO, env=self.env,
                               check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
 
-    def stop(self) -> None:
+    def stop(self, keep: bool = False) -> None:
+        """Stop everything; remove the var directory unless `keep` (its logs explain a failed run)."""
         import psutil
 
         if self.proc is not None and self.proc.poll() is None:
@@ -126,6 +128,10 @@ class Platform:
                     pass
         for service in self.services:
             service.close()
+        if keep:
+            print(f"kept {self.root}")
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def prepare(url: str, key: str) -> None:
@@ -259,7 +265,7 @@ def main() -> None:
         rows.append(report(args.url, load, elapsed, load.lost_writes()))
     else:
         for n in (int(x) for x in args.web_workers.split(",")):
-            platform = Platform(n, args.backend)
+            platform, done = Platform(n, args.backend), False
             try:
                 key = platform.start()
                 prepare(platform.url, key)
@@ -267,8 +273,9 @@ def main() -> None:
                 elapsed = asyncio.run(load.run(args.concurrency, args.duration))
                 rows.append(report(f"{args.backend}, {n} web process(es), c={args.concurrency}", load, elapsed,
                                    load.lost_writes()))
+                done = True
             finally:
-                platform.stop()
+                platform.stop(keep=not done)
     print("\n| run | requests | req/s | p50 ms | p99 ms | 5xx | transport errors | writes acked | lost |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
