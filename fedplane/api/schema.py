@@ -140,9 +140,10 @@ class EnvelopeAutoSchema(AutoSchema):
     """AutoSchema that documents the envelope and each operation's error statuses.
 
     Errors come from what the operation is: a credential it checks (401/403), a rate limit
-    (429), a body (400/413/415/422), query parameters (422), an id in the path or the body of
-    a write (404), a write (409), and the database and services behind every call (503). A view adds the
-    statuses only it answers with `extend_schema(extensions={"x-error-statuses": [...]})`.
+    (429), a body (400/413/415/422), query parameters (422), header parameters (400), an id in
+    the path or the body of a write (404), a write (409), and the database and services behind
+    every call (503). A view adds the statuses only it answers with
+    `extend_schema(extensions={"x-error-statuses": [...]})`.
     """
 
     def _enveloped(self) -> bool:
@@ -195,6 +196,8 @@ class EnvelopeAutoSchema(AutoSchema):
             statuses |= {400, 413, 415, 422}
         if any(p["in"] == "query" for p in parameters):
             statuses.add(422)
+        if any(p["in"] == "header" for p in parameters):
+            statuses.add(400)  # a malformed header (Idempotency-Key)
         if any(p["in"] == "path" for p in parameters):
             statuses.add(404)
         if authenticated and self.method in WRITE_METHODS:
