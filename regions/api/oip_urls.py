@@ -14,5 +14,6 @@ urlpatterns = [
     path("v2/models/<slug:name>/versions/<str:version>/ready", oip.ModelReadyView.as_view(),
          name="oip-version-ready"),
     path("v2/models/<slug:name>/versions/<str:version>/infer", oip.InferView.as_view(), name="oip-version-infer"),
-    re_path(r"^v2/(?P<rest>.*)$", oip.not_found, name="oip-not-found"),  # last: OIP's 404 body for everything else
+    # Last: OIP's 404 body for everything else ([\s\S]: a %0A in the path too, which `.` does not match).
+    re_path(r"^v2/(?P<rest>[\s\S]*)$", oip.not_found, name="oip-not-found"),
 ]

@@ -87,7 +87,7 @@ def test_unknown_model_is_a_404(caller, three_regions):
 
 
 @pytest.mark.parametrize("path", ["/v2/models/no.such.model", "/v2/models/%C3%A9t%C3%A9", "/v2/models/a.b/ready",
-                                  "/v2/models/a.b/infer", "/v2/nothing/here", "/v2/"])
+                                  "/v2/models/a.b/infer", "/v2/nothing/here", "/v2/", "/v2/models/a.b/versions/1%0A"])
 def test_any_other_v2_path_answers_the_protocols_404_body(caller, path):
     """Model names no route takes (a dot, non-ASCII) got Django's plain-text page."""
     for method in ("get", "post"):
