@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ from the ASGI server itself
     "corsheaders.middleware.CorsMiddleware",
     "fedplane.api.middleware.BodySizeLimitMiddleware",
+    "fedplane.api.middleware.UnstorableTextMiddleware",  # %00 in an API path or query: 404/422, on any database
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -121,15 +122,31 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    # A kept connection is checked before a request reuses it: after a PostgreSQL restart the first
+    # request of each process failed on its dead connection instead of opening a new one.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+
+
+def _redis_retry():
+    """Reconnect and resend up to 3 times (0.1, 0.2, 0.4 s apart) after a connection error."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
+    return Retry(ExponentialBackoff(cap=1, base=0.1), 3)
+
+
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     # redis-py 8 reads with a 5 s socket timeout by default, the same as channels_redis's blocking
-    # pop: every idle consumer died on a TimeoutError. The read must outlast the pop.
+    # pop: every idle consumer died on a TimeoutError. The read must outlast the pop. Its asyncio
+    # client retries nothing by default: after a Redis restart each pooled connection failed once
+    # ("Connection closed by server"), so the first SSE subscriber to reconnect got an error.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                  "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]}}}
+                                  "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15,
+                                                        "retry": _redis_retry()}]}}}
 else:
     CACHES = {
         "default": {

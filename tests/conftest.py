@@ -157,3 +157,5 @@ def http():
 # The live federated-learning fixtures (SuperLink, server, worker, joined clients).
 from tests.support.fl import (digits, fl_env, fl_http, fl_key, fl_server_url, fl_superlink,  # noqa: E402,F401
                               fl_worker, join_clients)
+# runplatform on a PostgreSQL and a Redis of its own, which fault tests kill (and its clients).
+from tests.support.platform import platform_clients, platform_stack  # noqa: E402,F401

@@ -114,6 +114,13 @@ def join(args: argparse.Namespace) -> int:
             except httpx.TransportError as exc:  # the platform is restarting or unreachable: keep training
                 print(f"heartbeat not delivered ({exc}); trying again in {args.heartbeat}s", file=sys.stderr)
                 continue
+            except ApiError as exc:
+                if exc.status < 500 and exc.status != 429:
+                    raise
+                # 503 while its database or Redis is down (or a 500, a 429): an outage of the
+                # platform, not of this client, whose SuperNode keeps training
+                print(f"heartbeat not delivered ({exc}); trying again in {args.heartbeat}s", file=sys.stderr)
+                continue
             if finished:
                 print(f"execution {args.execution} finished", flush=True)
                 break

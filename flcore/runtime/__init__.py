@@ -23,7 +23,7 @@ _WHERE = {
     "credentials": ["generate_dev_tls", "generate_node_key", "node_key", "public_key_pem"],
     "driver": ["FlowerDriver"],
     "errors": ["ClientDisconnected", "FlowerRuntimeError", "InsufficientClients", "ProcessStartError",
-               "RunStopped", "TooManyFailures"],
+               "RunStopped", "SuperLinkInterrupted", "TooManyFailures"],
     "execution": ["run_execution"],
     "simulation": ["SimulationUnavailable", "check_ray_reachable", "run_simulation"],
     "fab": ["build_fab"],

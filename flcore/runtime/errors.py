@@ -11,6 +11,7 @@ __all__ = [
     "InsufficientClients",
     "ProcessStartError",
     "RunStopped",
+    "SuperLinkInterrupted",
     "TooManyFailures",
 ]
 
@@ -63,3 +64,13 @@ class TooManyFailures(ClientDisconnected):
 
 class RunStopped(FlowerRuntimeError):
     """The SuperLink revoked the run's token (HTTP 401/403): the run was stopped."""
+
+
+class SuperLinkInterrupted(FlowerRuntimeError):
+    """The SuperLink refused connections while replies were pending: it restarted (or was cut
+    off), and the messages in flight may be gone with it. The round cannot be trusted to finish;
+    the execution resumes from its last checkpoint in a new Flower run."""
+
+    def __init__(self, pending: int):
+        super().__init__(f"the SuperLink was unreachable while {pending} repl(ies) were pending")
+        self.pending = pending

@@ -15,10 +15,12 @@ its ServerApp: virtual nodes never leave, so liveness is the node list itself.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import httpx
 from flwr.app import Message, RecordDict
 from flwr.common.constant import ErrorCode
 from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=E0611
@@ -27,11 +29,13 @@ from flwr.supercore.run import Run
 from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.superlink.grid import HttpGrid
 
-from .errors import InsufficientClients, RunStopped
+from .errors import InsufficientClients, RunStopped, SuperLinkInterrupted
 from .heartbeat import TaskHeartbeat
 from .retry import transient_retry
 
 __all__ = ["Exchange", "ExchangeMixin", "FedplaneGrid", "SimulationGrid"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,6 +71,13 @@ class ExchangeMixin:
         """Online nodes of the run's federation, before restriction."""
         raise NotImplementedError
 
+    def _refused_since(self, mark: int) -> bool:
+        """Whether the SuperLink refused a connection after ``_refusals()`` returned ``mark``."""
+        return False
+
+    def _refusals(self) -> int:
+        return 0
+
     def require_nodes(self, count: int, timeout: float) -> None:
         """From now on, ``get_node_ids`` raises if fewer than ``count`` after ``timeout``."""
         self.required_nodes = count
@@ -89,12 +100,18 @@ class ExchangeMixin:
         messages = list(messages)
         sent = time.monotonic()
         ids = list(self.push_messages(messages))  # type: ignore[attr-defined]
+        refusals = self._refusals()  # what was pushed is on the SuperLink from here on
         pushed = list(zip(ids, (m.metadata.dst_node_id for m in messages), strict=True))
         pending = {mid: node for mid, node in pushed if mid}
         result = Exchange(lost=[node for mid, node in pushed if not mid])  # rejected on push
         next_liveness = sent + self.liveness_interval
         while pending and time.monotonic() - sent < timeout:
-            for reply in self.pull_messages(list(pending)):  # type: ignore[attr-defined]
+            replies = self.pull_messages(list(pending))  # type: ignore[attr-defined]
+            if self._refused_since(refusals):
+                # It went away while its messages were out, and they may have gone with it: a round sent
+                # just before a restart got no reply and waited out its timeout, then failed (FL005).
+                raise SuperLinkInterrupted(len(pending))
+            for reply in replies:
                 node = pending.pop(reply.metadata.reply_to_message_id)
                 if reply.has_error() and reply.error.code == ErrorCode.NODE_UNAVAILABLE:
                     result.lost.append(node)  # the SuperLink's answer for a node that went offline
@@ -105,6 +122,8 @@ class ExchangeMixin:
                 # A dead SuperNode goes offline (graceful exit: at once; killed:
                 # after its heartbeat patience); stop waiting for its reply.
                 online = self.connected_node_ids()
+                if self._refused_since(refusals):  # nodes not reconnected yet are not lost
+                    raise SuperLinkInterrupted(len(pending))
                 result.lost += [n for n in pending.values() if n not in online]
                 pending = {m: n for m, n in pending.items() if n in online}
                 next_liveness = time.monotonic() + self.liveness_interval
@@ -134,7 +153,8 @@ class FedplaneGrid(ExchangeMixin, HttpGrid):
         allowed: Callable[[int], bool] | None = None,
     ) -> None:
         super().__init__(runtime_api_address, insecure, root_certificates, token=token)
-        self._retry_invoker = transient_retry()
+        self._refused = 0  # connections the SuperLink refused (it was down), counted by the retries
+        self._retry_invoker = transient_retry(on_backoff=self._on_backoff)
         self.poll_interval = poll_interval
         self.allowed = allowed
         self.heartbeat = TaskHeartbeat(self._runtime_client)  # started by the driver
@@ -143,6 +163,18 @@ class FedplaneGrid(ExchangeMixin, HttpGrid):
     def runtime_client(self) -> RuntimeHttpClient:
         """The Runtime API client bound to the run's task token."""
         return self._runtime_client
+
+    def _on_backoff(self, state) -> None:
+        if isinstance(state.exception, httpx.ConnectError):
+            self._refused += 1
+        if state.tries == 1:  # once per call: an outage retries many times
+            _log.warning("SuperLink call failed (%r); retrying", state.exception)
+
+    def _refusals(self) -> int:
+        return self._refused
+
+    def _refused_since(self, mark: int) -> bool:
+        return self._refused > mark
 
     def connected_node_ids(self) -> set[int]:
         if self.heartbeat.revoked.is_set():

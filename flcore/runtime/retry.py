@@ -16,14 +16,15 @@ __all__ = ["transient_retry"]
 _RETRYABLE = {502, 503, 504}
 
 
-def transient_retry(max_time: float = 60) -> RetryInvoker:
+def transient_retry(max_time: float = 60, on_backoff=None) -> RetryInvoker:
     """Retry connection errors and 502/503/504 for ``max_time`` seconds; raise anything
-    else at once (a 401 means the run was stopped)."""
+    else at once (a 401 means the run was stopped). ``on_backoff(state)`` hears of each retry."""
     return RetryInvoker(
         lambda: exponential(max_delay=5),
         (httpx.TransportError, httpx.HTTPStatusError),
         max_tries=None,
         max_time=max_time,
+        on_backoff=on_backoff,
         should_giveup=lambda e: (
             isinstance(e, httpx.HTTPStatusError) and e.response.status_code not in _RETRYABLE
         ),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from fedplane.events.services import emit
@@ -96,7 +96,11 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(HEARTBEAT_SECONDS):
-                TrainingExecution.objects.filter(pk=self.execution_id).update(heartbeat_at=timezone.now())
+                try:
+                    TrainingExecution.objects.filter(pk=self.execution_id).update(heartbeat_at=timezone.now())
+                except (OperationalError, InterfaceError):  # the database is restarting: beat again once it is back
+                    log.warning("heartbeat of execution %s not written", self.execution_id, exc_info=True)
+                    connection.close()
         finally:
             connection.close()
 
@@ -187,6 +191,22 @@ def run_claimed(claim: Claim) -> str:
     except runtime.ClientDisconnected as exc:
         finish(execution.id, S.FAILED, error_code="FL005", error_message=str(exc))
         return S.FAILED
+    except runtime.SuperLinkInterrupted:
+        # The SuperLink restarted mid-round and its messages in flight went with it. A cleared heartbeat
+        # hands the execution over at the next sweep: a new Flower run from the last checkpoint.
+        log.warning("execution %s interrupted by a SuperLink restart; it resumes from its last checkpoint",
+                    execution.id, exc_info=True)
+        heartbeat.stopped.set()
+        heartbeat.join()
+        TrainingExecution.objects.filter(pk=execution.id).update(heartbeat_at=None)
+        return S.RUNNING
+    except (OperationalError, InterfaceError):
+        # The database went away (a restart, a failover): nothing can be recorded, not even a failure.
+        # This claim ends and its heartbeat stops; once the database is back the sweep hands the
+        # execution to a worker, which resumes it from its last checkpoint (FLCORE_MAX_ATTEMPTS bounds it).
+        log.warning("execution %s interrupted by a database error; it resumes from its last checkpoint",
+                    execution.id, exc_info=True)
+        return S.RUNNING
     except Exception as exc:  # recorded on the execution and logged with its traceback, never lost
         log.exception("execution %s failed", execution.id)
         finish(execution.id, S.FAILED, error_code="FL003", error_message=f"{type(exc).__name__}: {exc}"[:2000])

@@ -3,7 +3,6 @@ the others keep serving, and its web processes share one port with /metrics summ
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -11,12 +10,10 @@ import uuid
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from fedplane.ops.platform import Backoff, PlatformProcesses
-from tests.support.platform import Platform
 from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.flower, pytest.mark.timeout(300)]
@@ -24,36 +21,11 @@ pytestmark = [pytest.mark.live, pytest.mark.flower, pytest.mark.timeout(300)]
 LIVEZ = 'django_http_requests_total_by_view_transport_method_total{method="GET",transport="http",view="livez"}'
 
 
-def _own_backend(env: dict[str, str]) -> tuple[dict[str, str], str | None]:
-    """Embedded: a SQLite file and a filesystem broker under the platform's own directory.
-    PostgreSQL + Redis: a database of its own on the suite's server, and Redis databases that no
-    other test uses (its Celery workers must not take the suite's tasks, nor its sweeper the
-    suite's executions)."""
-    url = env.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        return {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}, None
-    name = f"fedplane_platform_{uuid.uuid4().hex[:8]}"
-    server = url.rsplit("/", 1)[0]
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    redis = env["REDIS_URL"].rsplit("/", 1)[0]
-    return {**env, "DATABASE_URL": f"{server}/{name}", "REDIS_URL": f"{redis}/10",
-            "CELERY_BROKER_URL": f"{redis}/11"}, name
-
-
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory):
-    env, database = _own_backend({**os.environ, "REGIONS_BACKGROUND_PROBE_SECONDS": "0",
-                                  "FEDPLANE_RESTART_BACKOFF": "0.5", "FEDPLANE_RESTART_STABLE_SECONDS": "10"})
-    platform = Platform(env, tmp_path_factory.mktemp("platform"), web_workers=2)
-    try:
-        yield platform.start()
-    finally:
-        platform.stop()
-        if database:
-            server = env["DATABASE_URL"].rsplit("/", 1)[0]
-            with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+@pytest.fixture
+def platform(platform_stack):
+    """runplatform with two web processes on a PostgreSQL and a Redis of its own (tests/support/platform.py):
+    its workers take none of the suite's tasks, its sweeper none of the suite's executions."""
+    return platform_stack.platform
 
 
 def _counter(url: str, sample: str) -> float:
@@ -102,7 +74,8 @@ def test_two_web_processes_share_the_port_and_metrics_count_both(platform):
 
 def test_killed_children_are_restarted_while_the_api_keeps_answering(platform):
     worker, superlink = platform.child("-n worker@"), platform.descendant("flower-superlink")
-    assert worker and superlink
+    runsuperlink = platform.child("runsuperlink")  # runplatform's child; it exits when its SuperLink dies
+    assert worker and superlink and runsuperlink
     failures, answered, done = [], [], threading.Event()
 
     def keep_asking() -> None:
@@ -130,7 +103,7 @@ def test_killed_children_are_restarted_while_the_api_keeps_answering(platform):
     assert not failures and len(answered) > 10, failures
     log = platform.log_tail(200)
     assert f"worker (pid {worker.pid}) exited with -9" in log and "worker restarted" in log, log
-    assert "superlink (pid" in log and "superlink restarted" in log, log
+    assert f"superlink (pid {runsuperlink.pid}) exited" in log and "superlink restarted" in log, log
 
     # The restarted worker takes tasks: its ping commits an event the API serves.
     token = uuid.uuid4().hex

@@ -1,20 +1,29 @@
 """`manage.py runplatform` as a test starts it: in a directory of its own, with its own database,
-broker, SuperLink and logs, so that killing its children disturbs no other test."""
+broker, SuperLink and logs, so that killing its children disturbs no other test.
+
+`platform_stack` (a session fixture, registered in tests/conftest.py) runs one on a PostgreSQL and
+a Redis of its own, which fault tests kill and restart; `platform_clients` joins three
+`fedplane-client` processes to it."""
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
+import pytest
 
-from tests.support.processes import ROOT, free_port, wait_until
 from flcore.runtime._process import die_with_parent
+from tests.support.fl import JoinedClient
+from tests.support.processes import ROOT, free_port, wait_until
+from tests.support.throwaway import Postgres, Redis, missing_binaries
 
-__all__ = ["Platform"]
+__all__ = ["Platform", "PlatformStack", "platform_clients", "platform_stack"]
 
 
 class Platform:
@@ -99,3 +108,68 @@ class Platform:
                 proc.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+@dataclass
+class PlatformStack:
+    platform: Platform
+    pg: Postgres
+    redis: Redis
+
+    def sql(self, query: str, *params) -> list[tuple]:
+        with psycopg.connect(self.pg.url, connect_timeout=3) as conn:
+            return conn.execute(query, params).fetchall()
+
+
+@pytest.fixture(scope="session")
+def platform_stack(tmp_path_factory):
+    """runplatform with two web processes and one fl slot, on a PostgreSQL and a Redis of its own."""
+    if missing_binaries():
+        pytest.skip(f"needs {', '.join(missing_binaries())}")
+    root = tmp_path_factory.mktemp("platform")
+    pg, redis = Postgres().start(), Redis().start()
+    env = {**os.environ, "DATABASE_URL": pg.url, "REDIS_URL": f"{redis.url}/0", "CELERY_BROKER_URL": f"{redis.url}/1",
+           # a silent worker is noticed after 6 s; a child of runplatform comes back after 0.5 s
+           "FLCORE_STALE_SECONDS": "6", "FLCORE_SWEEP_SECONDS": "1", "REGIONS_BACKGROUND_PROBE_SECONDS": "0",
+           "FEDPLANE_RESTART_BACKOFF": "0.5", "FEDPLANE_RESTART_STABLE_SECONDS": "10",
+           # one API key polls through every test of the session
+           "FEDPLANE_RATE_LIMIT_DEFAULT": "1000000"}
+    platform = Platform(env, root, web_workers=2, concurrency=1)
+    try:
+        yield PlatformStack(platform.start(), pg, redis)
+    finally:
+        platform.stop()
+        redis.close()
+        pg.close()
+
+
+@pytest.fixture(scope="session")
+def platform_clients(platform_stack, digits, tmp_path_factory) -> list[JoinedClient]:
+    platform, log_dir = platform_stack.platform, tmp_path_factory.mktemp("platform-clients")
+    clients = []
+    for index, path in enumerate(digits[0]):
+        name = f"platform-client-{index}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flcore.client.cli", "join", "--api", platform.url, "--api-key", platform.key,
+             "--data", str(path), "--name", name, "--heartbeat", "1", "--log-dir", str(log_dir)],
+            stdout=open(log_dir / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
+        clients.append(JoinedClient(proc, name))
+    try:
+        with platform.http() as http:
+            def connected() -> bool:
+                found = {c["name"]: c for c in http.get("/fl/clients", params={"limit": 100}).json()["data"]}
+                if all(c.name in found and found[c.name]["nodeId"] for c in clients):
+                    for client in clients:
+                        client.id = found[client.name]["id"]
+                    return True
+                return False
+            wait_until(connected, timeout=180, interval=0.5, message="clients connected")
+        yield clients
+    finally:
+        for client in clients:
+            client.proc.terminate()
+        for client in clients:
+            try:
+                client.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                client.kill()
