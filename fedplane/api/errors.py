@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from django.utils import timezone
 from rest_framework import exceptions as drf
@@ -122,6 +123,12 @@ def _handle(exc: Exception, request=None) -> Response | None:
         return Response(error_body(ErrorCode.SERVICE_UNAVAILABLE, message, details), status=503, headers=headers)
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (too long, out of range, text it refuses) that no
+        # validation caught: the caller's input, so 422, logged as the gap in validation it is.
+        log.warning("database refused a value: %s", exc)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
+        return Response(error_body(ErrorCode.VALIDATION_ERROR, f"A value cannot be stored: {reason}"), status=422)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -22,6 +22,7 @@ __all__ = [
     "RequestIdMiddleware",
     "SecurityHeadersMiddleware",
     "BodySizeLimitMiddleware",
+    "UnstorableTextMiddleware",
     "ApiErrorMiddleware",
     "AuditMiddleware",
     "PageMessageMiddleware",
@@ -32,6 +33,7 @@ __all__ = [
 log = logging.getLogger("fedplane.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 API_PREFIX = "/api/"
+OIP_PREFIX = "/v2/"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # Django answers these itself (400/403/404) through the handlers in views_errors.py.
@@ -118,6 +120,35 @@ class BodySizeLimitMiddleware:
                 {"limit": settings.MAX_REQUEST_BODY_BYTES}, request,
             )
         return self.get_response(request)
+
+
+class UnstorableTextMiddleware:
+    """A NUL character in an API path or query string (%00): PostgreSQL can neither store nor
+    compare text holding one (a DataError, a 500) where SQLite can, so it is refused alike on
+    both before any view: no resource is named with one (404), and no parameter takes one (422)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path
+        if not path.startswith(API_PREFIX) and not path.startswith(OIP_PREFIX):
+            return self.get_response(request)
+        if "\x00" in path:
+            return _refused(request, 404, ErrorCode.NOT_FOUND, "No resource has a NUL character in its name.")
+        if "%00" in request.META.get("QUERY_STRING", ""):
+            for name, values in request.GET.lists():
+                if "\x00" in name or any("\x00" in value for value in values):
+                    shown = name.replace("\x00", "\\0")
+                    return _refused(request, 422, ErrorCode.VALIDATION_ERROR,
+                                    f"{shown}: a NUL character is not allowed.", {shown: ["NUL is not allowed."]})
+        return self.get_response(request)
+
+
+def _refused(request, status: int, code: str, message: str, details=None) -> HttpResponse:
+    if request.path.startswith(OIP_PREFIX):  # the Open Inference Protocol's own error body
+        return HttpResponse(dumps({"error": message}), status=status, content_type="application/json")
+    return json_error(status, code, message, details, request)
 
 
 class PageMessageMiddleware(MessageMiddleware):

@@ -5,7 +5,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
-__all__ = ["PagePagination"]
+__all__ = ["PagePagination", "MAX_PAGE"]
+
+# The page is echoed in `pagination`: no larger than a JSON number of 64 bits (a bigger one was a 500).
+MAX_PAGE = 2**63 - 1
 
 
 def _positive_int(raw: str | None, name: str, default: int, maximum: int | None = None) -> int:
@@ -26,6 +29,8 @@ class PagePagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.page = _positive_int(request.query_params.get("page"), "page", 1)
+        if self.page > MAX_PAGE:
+            raise ValidationError({"page": f"must be at most {MAX_PAGE}"})
         self.limit = _positive_int(request.query_params.get("limit"), "limit", self.default_limit, self.max_limit)
         self.total = queryset.count() if hasattr(queryset, "count") and not isinstance(queryset, list) else len(queryset)
         offset = (self.page - 1) * self.limit
@@ -66,7 +71,8 @@ class PagePagination(BasePagination):
 
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+            {"name": "page", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
             {"name": "limit", "in": "query", "required": False,
              "schema": {"type": "integer", "minimum": 1, "maximum": self.max_limit}},
         ]
