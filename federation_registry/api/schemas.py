@@ -6,7 +6,8 @@ from rest_framework import serializers
 
 from ..choices import ModuleStatus
 
-__all__ = ["ModuleGraphSerializer", "ModuleLoadedSerializer", "ModuleMetricsSerializer", "ResolutionSerializer"]
+__all__ = ["ModuleGraphSerializer", "ModuleLoadedSerializer", "ModuleMetricsSerializer", "ResolutionSerializer",
+           "RuntimeConfigSerializer", "ReloadRequestedSerializer", "TelemetryAcceptedSerializer"]
 
 
 class ModuleGraphNodeSerializer(serializers.Serializer):
@@ -109,3 +110,43 @@ class ResolutionSerializer(serializers.Serializer):
     conflicts = serializers.ListField(child=serializers.DictField())
     warnings = serializers.IntegerField()
     errors = serializers.IntegerField()
+
+
+class RuntimeConfigSerializer(serializers.Serializer):
+    """What a shell loads its remotes and shared packages with."""
+
+    applicationId = serializers.UUIDField()
+    name = serializers.CharField()
+    publicPath = serializers.CharField(allow_blank=True)
+    chunkLoadTimeout = serializers.IntegerField(help_text="milliseconds")
+    remotes = serializers.DictField(child=serializers.CharField(), help_text="{remote name: entry URL}")
+    extraRemotes = serializers.DictField(help_text="remotes set on the runtime config itself")
+    shared = serializers.DictField(help_text="{package: {version, scope, shareConfig: {singleton, requiredVersion, "
+                                             "strictVersion, eager}}}")
+    sharedOverrides = serializers.DictField(help_text="shareConfig overrides set on the runtime config")
+    updatedAt = serializers.DateTimeField()
+
+
+class ReloadRequestedSerializer(serializers.Serializer):
+    applicationId = serializers.UUIDField()
+    moduleId = serializers.UUIDField()
+    moduleName = serializers.CharField()
+    clearCache = serializers.BooleanField()
+    entry = serializers.CharField(help_text="the remote entry shells load again")
+    version = serializers.CharField()
+    requestedAt = serializers.DateTimeField()
+    eventId = serializers.IntegerField(help_text="the module.reload event shells receive")
+
+
+class TelemetryDeploymentSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    trafficPercent = serializers.IntegerField()
+    verdict = serializers.CharField(help_text="what the canary's step decided from the reports")
+    evidence = serializers.DictField()
+
+
+class TelemetryAcceptedSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="samples stored")
+    variant = serializers.ChoiceField(choices=["stable", "canary"], help_text="which side of a canary the client is on")
+    deployment = TelemetryDeploymentSerializer(allow_null=True, help_text="the deployment in progress, if any")

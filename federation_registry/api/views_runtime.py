@@ -4,7 +4,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -20,6 +19,7 @@ from ..filtersets import DeploymentFilterSet
 from ..models import Deployment
 from ..services import deployments as deploy_services
 from ..services import runtime, telemetry
+from . import schemas
 from . import serializers as s
 
 __all__ = ["RuntimeConfigView", "ReloadView", "shell_runtime", "DeploymentViewSet", "TelemetryView"]
@@ -28,11 +28,11 @@ __all__ = ["RuntimeConfigView", "ReloadView", "shell_runtime", "DeploymentViewSe
 class RuntimeConfigView(APIView):
     required_scopes = {"GET": Scope.FEDERATION_APPLICATIONS_READ, "PUT": Scope.FEDERATION_CONFIG_MANAGE}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=schemas.RuntimeConfigSerializer)
     def get(self, request, application_id: str):
         return Response(runtime.runtime_config_data(runtime.runtime_config_get(application_id)))
 
-    @extend_schema(request=s.RuntimeConfigWriteSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=s.RuntimeConfigWriteSerializer, responses=schemas.RuntimeConfigSerializer)
     def put(self, request, application_id: str):
         payload = s.RuntimeConfigWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -47,7 +47,7 @@ class RuntimeConfigView(APIView):
 class ReloadView(APIView):
     required_scopes = {"POST": Scope.FEDERATION_MODULES_DEPLOY}
 
-    @extend_schema(request=s.ReloadSerializer, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=s.ReloadSerializer, responses={202: schemas.ReloadRequestedSerializer})
     def post(self, request, application_id: str):
         payload = s.ReloadSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -122,7 +122,7 @@ class TelemetryView(APIView):
     # A shell's key needs only the read scope: reporting its own load times changes no configuration.
     required_scopes = {"POST": Scope.FEDERATION_APPLICATIONS_READ}
 
-    @extend_schema(request=s.TelemetrySerializer, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=s.TelemetrySerializer, responses={202: schemas.TelemetryAcceptedSerializer})
     def post(self, request):
         payload = s.TelemetrySerializer(data=request.data)
         payload.is_valid(raise_exception=True)
