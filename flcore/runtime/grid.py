@@ -99,19 +99,20 @@ class ExchangeMixin:
         """Push ``messages``; pull replies until all came, their nodes left, or timeout."""
         messages = list(messages)
         sent = time.monotonic()
+        # A push the SuperLink's restart cut short may leave messages it knows without their content:
+        # a refusal from here on interrupts the exchange (seen, too, when a retried push went through).
+        refusals = self._refusals()
         ids = list(self.push_messages(messages))  # type: ignore[attr-defined]
-        refusals = self._refusals()  # what was pushed is on the SuperLink from here on
         pushed = list(zip(ids, (m.metadata.dst_node_id for m in messages), strict=True))
         pending = {mid: node for mid, node in pushed if mid}
         result = Exchange(lost=[node for mid, node in pushed if not mid])  # rejected on push
         next_liveness = sent + self.liveness_interval
         while pending and time.monotonic() - sent < timeout:
-            replies = self.pull_messages(list(pending))  # type: ignore[attr-defined]
             if self._refused_since(refusals):
                 # It went away while its messages were out, and they may have gone with it: a round sent
                 # just before a restart got no reply and waited out its timeout, then failed (FL005).
                 raise SuperLinkInterrupted(len(pending))
-            for reply in replies:
+            for reply in self.pull_messages(list(pending)):  # type: ignore[attr-defined]
                 node = pending.pop(reply.metadata.reply_to_message_id)
                 if reply.has_error() and reply.error.code == ErrorCode.NODE_UNAVAILABLE:
                     result.lost.append(node)  # the SuperLink's answer for a node that went offline

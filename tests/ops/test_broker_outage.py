@@ -38,7 +38,9 @@ def test_a_channel_left_open_by_a_collect_during_an_outage_fails_recoverably(red
     for name, channel in zip("ab", channels):
         queue = Queue(name, Exchange(name), name)
         conn.Producer(channel=channel).publish({}, exchange=queue.exchange, routing_key=name, declare=[queue])
-        conn.Consumer(queue, channel=channel, callbacks=[lambda body, message: received.append(message)]).consume()
+        consumer = conn.Consumer(queue, channel=channel, callbacks=[lambda body, message: received.append(message)])
+        consumer.qos(prefetch_count=1)  # once its message is in, a channel asks for no more (no read pending)
+        consumer.consume()
     wait_until(lambda: conn.drain_events(timeout=1) or len(received) == 2, timeout=20, message="both delivered")
     redis.stop(signal.SIGKILL)
     try:
@@ -69,12 +71,14 @@ def test_the_worker_survives_redis_killed_mid_task_and_runs_the_next_one(redis, 
         [sys.executable, "-m", "celery", "-A", "fedplane", "worker", "-I", "tests.support.slow_tasks", "-l", "info",
          "-P", "prefork", "-c", "2", "--max-tasks-per-child", "1", "-Q", "outage", "-n", "outage@%h",
          "--without-gossip", "--without-mingle"], env, tmp_path / "worker.log")
-    sender = Celery(broker=broker)
+    sender = Celery()
     log = worker.log_path
 
     def send(seconds: float) -> str:
         marker = str(tmp_path / uuid.uuid4().hex)
-        sender.send_task("tests.hold", args=[seconds, marker], queue="outage")
+        # An explicit connection: Celery(broker=...) would give way to a CELERY_BROKER_URL in the environment.
+        with Connection(broker) as connection:
+            sender.send_task("tests.hold", args=[seconds, marker], queue="outage", connection=connection)
         return marker
 
     try:
