@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from federation_registry.services import semver  # noqa: E402
+from federation_registry.services import semver, semver_mf2, semver_webpack  # noqa: E402
 from federation_registry.services.resolution import ShareEntry, resolve  # noqa: E402
 
 TARGET_MS = 200.0
@@ -54,7 +54,10 @@ def workload(apps: int, packages: int, seed: int) -> list[tuple[str, list[ShareE
 
 
 def clear_caches() -> None:
-    for fn in (semver._semver, semver._range, semver.satisfies, semver.version_lt):
+    # resolution evaluates with each runtime's own semver (R13); npm's is kept for validation
+    for fn in (semver._semver, semver._range, semver.satisfies, semver.version_lt, semver_mf2.satisfies,
+               semver_mf2.version_lt, semver_mf2.comparators, semver_webpack.satisfies, semver_webpack.version_lt,
+               semver_webpack._parse_version, semver_webpack._parse_range):
         fn.cache_clear()
 
 

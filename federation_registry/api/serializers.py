@@ -10,7 +10,8 @@ from ..choices import (ApplicationStatus, DeploymentStrategy, Environment, Frame
                        ModuleStatus, Period, ResolveStrategy, ShareStrategy)
 from ..models import Application, Deployment, ModuleVersion, RemoteModule, SharedDependency
 from ..services.resolution import RUNTIMES
-from ..services.semver import valid_range, valid_version
+from ..services import semver_mf2, semver_webpack
+from ..services.semver import valid_version
 
 __all__ = ["StrictSerializer", "ApplicationSerializer", "ApplicationWriteSerializer", "ModuleSerializer",
            "ModuleWriteSerializer", "ModuleVersionSerializer", "LoadSerializer", "DependencySerializer",
@@ -37,8 +38,10 @@ def _check_version(value: str) -> str:
 
 
 def _check_range(value: str) -> str:
-    if value not in ("", "*") and not valid_range(value):
-        raise serializers.ValidationError(f"{value!r} is not an npm version range")
+    # Either runtime may be the one that evaluates it (rule R13): refuse only what neither parses.
+    if value not in ("", "*") and not (semver_webpack.accepts_range(value) or semver_mf2.accepts_range(value)):
+        raise serializers.ValidationError(f"{value!r} is a version range neither webpack nor the MF 2.0 runtime "
+                                          "accepts")
     return value
 
 
