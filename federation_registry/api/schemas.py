@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from ..choices import ModuleStatus
+from .serializers import RequiredVersionField
 
 __all__ = ["ModuleGraphSerializer", "ModuleLoadedSerializer", "ModuleMetricsSerializer", "ResolutionSerializer",
            "RuntimeConfigSerializer", "ReloadRequestedSerializer", "TelemetryAcceptedSerializer"]
@@ -80,7 +81,7 @@ class ResolutionDecisionSerializer(serializers.Serializer):
     application = serializers.CharField()
     applicationId = serializers.UUIDField(allow_null=True)
     package = serializers.CharField()
-    requiredVersion = serializers.CharField(allow_null=True)
+    requiredVersion = RequiredVersionField(allow_null=True, help_text="false: no version check")
     singleton = serializers.BooleanField()
     strictVersion = serializers.BooleanField()
     version = serializers.CharField(allow_null=True, help_text="the version used; null: none satisfies")

@@ -1,7 +1,10 @@
 """Request and response shapes of the Module Federation API (camelCase, as in the seed)."""
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fedplane.api.hosts import http_url_error
@@ -15,7 +18,8 @@ from ..services.semver import valid_version
 
 __all__ = ["StrictSerializer", "ApplicationSerializer", "ApplicationWriteSerializer", "ModuleSerializer",
            "ModuleWriteSerializer", "ModuleVersionSerializer", "LoadSerializer", "DependencySerializer",
-           "DependencyWriteSerializer", "ResolveSerializer", "RuntimeConfigWriteSerializer", "ReloadSerializer",
+           "DependencyWriteSerializer", "ResolveSerializer", "ResolveShareConfigSerializer", "LoadedVersionSerializer",
+           "RequiredVersionField", "RuntimeConfigWriteSerializer", "ReloadSerializer",
            "DeploySerializer", "DeploymentSerializer", "ReasonSerializer", "TelemetrySerializer",
            "MetricsQuerySerializer"]
 
@@ -72,6 +76,23 @@ class VersionField(serializers.CharField):
 class RangeField(serializers.CharField):
     def __init__(self, **kwargs):
         super().__init__(max_length=200, validators=[_check_range], **kwargs)
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "maxLength": 200}, {"type": "boolean", "enum": [False]}],
+                      "description": "a version range, or false: no version check"})
+class RequiredVersionField(serializers.Field):
+    """A range, or `false`: the consumer accepts any version (webpack consumes it with load /
+    loadSingleton; MF 2.0 skips its check). Without it, an empty value meant `^version`."""
+
+    def to_internal_value(self, data):
+        if data is False:
+            return False
+        if not isinstance(data, str):
+            raise serializers.ValidationError("a version range (string) or false")
+        return RangeField().run_validation(data)
+
+    def to_representation(self, value):
+        return value
 
 
 def _iso(value) -> str | None:
@@ -213,6 +234,36 @@ class DependencySerializer(serializers.ModelSerializer):
         return [str(a.pk) for a in obj.applications.all()]
 
 
+class ResolveShareConfigSerializer(StrictSerializer):
+    """One application's share config for one package, for this resolution only (what its
+    `shared` block in webpack's ModuleFederationPlugin or MF 2.0's init would say)."""
+
+    version = VersionField(required=False, help_text="the version of its own copy; required for a package it "
+                                                     "has no dependency row for, unless import is false")
+    requiredVersion = RequiredVersionField(required=False)
+    singleton = serializers.BooleanField(required=False)
+    strictVersion = serializers.BooleanField(required=False)
+    eager = serializers.BooleanField(required=False)
+    shareScope = serializers.CharField(max_length=100, required=False)
+
+
+# `import` is a Python keyword: declared by name (false: consumes only, provides no copy of its own)
+ResolveShareConfigSerializer._declared_fields["import"] = serializers.BooleanField(
+    required=False, help_text="false: webpack's import: false, a consumer that provides nothing")
+
+
+class LoadedVersionSerializer(StrictSerializer):
+    package = serializers.RegexField(r"^(@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*$", max_length=214)
+    version = VersionField()
+    status = serializers.ChoiceField(choices=["loaded", "loading"], default="loaded",
+                                     help_text="loading: its load is in flight (MF 2.0 `shared.loading`)")
+    shareScope = serializers.CharField(max_length=100, default="default")
+
+
+LoadedVersionSerializer._declared_fields["from"] = serializers.CharField(
+    max_length=100, required=False, help_text="the application (container name) that provided it")
+
+
 class ResolveSerializer(StrictSerializer):
     applications = serializers.ListField(
         child=serializers.UUIDField(), required=False, default=list,
@@ -224,6 +275,13 @@ class ResolveSerializer(StrictSerializer):
     shareStrategy = serializers.ChoiceField(choices=ShareStrategy.choices, default=ShareStrategy.VERSION_FIRST)
     loaded = serializers.DictField(child=VersionField(), required=False, default=dict,
                                    help_text="versions already loaded in the page, {package: version}")
+    loadedVersions = serializers.ListField(
+        child=LoadedVersionSerializer(), required=False, default=list, max_length=1000,
+        help_text="versions already in the page, several per package allowed, each with the application "
+                  "that provided it and whether it is loaded or still loading")
+    shared = serializers.DictField(
+        child=serializers.DictField(child=ResolveShareConfigSerializer()), required=False, default=dict,
+        help_text="{applicationId: {package: share config}}: overrides for this resolution only")
 
     def validate_applications(self, value: list) -> list:
         limit = settings.FEDERATION_RESOLVE_MAX_APPLICATIONS
@@ -234,6 +292,11 @@ class ResolveSerializer(StrictSerializer):
     def validate(self, attrs):
         if attrs["strategy"] == ResolveStrategy.MANUAL and not attrs["overrides"]:
             raise serializers.ValidationError({"overrides": "required with strategy=manual"})
+        for app_id in attrs["shared"]:
+            try:
+                uuid.UUID(str(app_id))
+            except ValueError:
+                raise serializers.ValidationError({"shared": {app_id: "not an application id"}})
         return attrs
 
 

@@ -176,4 +176,5 @@ class DependencyViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data = _parse(s.ResolveSerializer, request).validated_data
         return Response(dep_services.dependencies_resolve(
             application_ids=data["applications"], strategy=data["strategy"], overrides=data["overrides"],
-            runtime=data["runtime"], share_strategy=data["shareStrategy"], loaded=data["loaded"]))
+            runtime=data["runtime"], share_strategy=data["shareStrategy"], loaded=data["loaded"],
+            loaded_versions=data["loadedVersions"], shared=data["shared"]))

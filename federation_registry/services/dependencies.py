@@ -1,6 +1,7 @@
 """Shared dependencies: configure them, and resolve what each application gets at runtime."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from fedplane.events.services import emit
 from ..errors import ApplicationNotFound, DependencyNotFound
 from ..models import Application, RuntimeConfig, SharedDependency
 from .applications import application_get
-from .resolution import ShareEntry, resolve
+from .resolution import Loaded, ShareEntry, resolve
 
 __all__ = ["dependency_get", "dependency_create", "dependency_update", "dependency_delete",
            "dependencies_resolve", "entries_for"]
@@ -83,6 +84,34 @@ def entries_for(app: Application, deps: list[SharedDependency], shared_config: d
     return entries
 
 
+_CONFIG_FIELDS = {"requiredVersion": "required_version", "singleton": "singleton", "strictVersion": "strict_version",
+                  "eager": "eager", "shareScope": "scope", "version": "version"}
+
+
+def _with_request_config(app: Application, entries: list[ShareEntry], config: dict) -> list[ShareEntry]:
+    """The request's `shared` config for one application laid over its stored share config.
+    `import: false` makes it a consumer that provides nothing (webpack's import: false: no own copy,
+    nothing registered); a package it has no row for is added when the request says enough."""
+    by_package = {e.package: e for e in entries}
+    for package, fields in config.items():
+        changes = {_CONFIG_FIELDS[k]: v for k, v in fields.items() if k in _CONFIG_FIELDS}
+        if "import" in fields:
+            changes["fallback"] = changes["provides"] = bool(fields["import"])
+        entry = by_package.get(package)
+        if entry is None:
+            if fields.get("import", True) and not fields.get("version"):
+                raise DomainError(f"{app.name} has no shared dependency {package}: give its version, or import: false.",
+                                  code=ErrorCode.VALIDATION_ERROR, status=422,
+                                  details={"shared": {str(app.pk): {package: ["version required unless import is "
+                                                                              "false"]}}})
+            entry = ShareEntry(application=app.name, package=package, version=None, required_version=None)
+        entry = replace(entry, **changes)
+        if not entry.fallback:
+            entry = replace(entry, version=None)  # import: false: no copy of its own to fall back on
+        by_package[package] = entry
+    return list(by_package.values())
+
+
 def _applications(application_ids: list) -> list[Application]:
     limit = settings.FEDERATION_RESOLVE_MAX_APPLICATIONS
     if not application_ids:
@@ -102,9 +131,12 @@ def _applications(application_ids: list) -> list[Application]:
 
 @transaction.atomic
 def dependencies_resolve(*, application_ids: list, strategy: str, overrides: dict[str, str],
-                         runtime: str, share_strategy: str, loaded: dict[str, str]) -> dict:
+                         runtime: str, share_strategy: str, loaded: dict[str, str],
+                         loaded_versions: list[dict] | None = None, shared: dict | None = None) -> dict:
     """Resolve for the applications in the given order (the shell first; a repeated id counts once,
-    at its first place); every application, by name, when none are named. Emits
+    at its first place); every application, by name, when none are named. `loaded` and
+    `loaded_versions` (several per package, with who provided each and whether it is still
+    loading) describe the page; `shared` overrides share configs for this resolution. Emits
     dependency.conflict per conflict, else dependency.resolved. Linear in applications x
     packages: one query for the applications, one pass to group the decisions."""
     apps = _applications(application_ids)
@@ -115,8 +147,19 @@ def dependencies_resolve(*, application_ids: list, strategy: str, overrides: dic
     shared_configs = dict(RuntimeConfig.objects.filter(application__in=apps).values_list("application_id", "shared"))
     plan = [(app.name, entries_for(app, sorted(by_app.get(app.pk, []), key=lambda d: (d.package, d.version)),
                                    shared_configs.get(app.pk))) for app in apps]
+    configs = {str(k): v for k, v in (shared or {}).items()}
+    unknown = sorted(set(configs) - {str(app.pk) for app in apps})
+    if unknown:
+        raise DomainError("shared names applications this resolution does not include.",
+                          code=ErrorCode.VALIDATION_ERROR, status=422,
+                          details={"shared": {a: ["not among the applications resolved"] for a in unknown}})
+    plan = [(name, _with_request_config(app, entries, configs[str(app.pk)]) if str(app.pk) in configs else entries)
+            for app, (name, entries) in zip(apps, plan)]
+    records = [Loaded(p, v) for p, v in loaded.items()] + [
+        Loaded(r["package"], r["version"], r.get("from") or "(page)", r.get("status", "loaded"),
+               r.get("shareScope", "default")) for r in loaded_versions or []]
     result = resolve(plan, strategy=strategy, runtime=runtime, share_strategy=share_strategy,
-                     overrides=overrides, loaded=loaded)
+                     overrides=overrides, loaded=records)
     ids = {app.name: str(app.pk) for app in apps}
     decisions = [{**d.as_dict(), "applicationId": ids.get(d.application)} for d in result.decisions]
     shared: dict[str, dict[str, dict]] = {}

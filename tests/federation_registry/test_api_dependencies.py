@@ -79,3 +79,41 @@ def test_an_empty_list_resolves_every_application_by_name_up_to_the_maximum(mf, 
     settings.FEDERATION_RESOLVE_MAX_APPLICATIONS = 2
     error = error_of(mf.post(f"{BASE}/resolve", {}), 422, "VALIDATION_ERROR")
     assert "applications" in error["details"]
+
+
+def test_resolve_request_expresses_what_the_runtimes_know(mf, make_app):
+    shell, remote = make_app("shell"), make_app("remote")
+    data_of(mf.post(BASE, {"package": "react", "version": "18.2.0", "singleton": True, "applications": [remote["id"]]}),
+            201)
+    body = {"applications": [shell["id"], remote["id"]], "runtime": "webpack",
+            # the shell consumes react without a copy of its own and without a version check
+            "shared": {shell["id"]: {"react": {"import": False, "requiredVersion": False, "singleton": True}}},
+            # the page holds two versions already, one still loading, each named by its provider
+            "loadedVersions": [{"package": "react", "version": "17.0.2", "from": "legacy"},
+                               {"package": "react", "version": "18.3.1", "from": "admin", "status": "loading"}]}
+    report = data_of(mf.post(f"{BASE}/resolve", body))["data"]
+    got = report["applications"][0]["shared"]["react"]
+    # webpack findSingletonVersionKey: the loaded 17.0.2 is never left; requiredVersion false: no warning
+    assert (got["version"], got["from"], got["requiredVersion"], got["warnings"]) == ("17.0.2", "legacy", False, [])
+    assert report["scope"] == {"default": {"react": ["17.0.2", "18.2.0", "18.3.1"]}}
+
+
+def test_resolve_refuses_bad_input_and_stores_nothing(mf, make_app):
+    shell = make_app("shell")
+    before = data_of(mf.get(BASE))["data"]
+    for bad, field in (({"shared": {shell["id"]: {"react": {"requiredVersion": "^^1", "import": False}}}}, "shared"),
+                       ({"shared": {shell["id"]: {"react": {"requiredVersion": True, "import": False}}}}, "shared"),
+                       ({"shared": {shell["id"]: {"react": {"imports": False}}}}, "shared"),
+                       ({"loadedVersions": [{"package": "react", "version": "17.0.2", "status": "soon"}]},
+                        "loadedVersions")):
+        error = error_of(mf.post(f"{BASE}/resolve", {"applications": [shell["id"]], **bad}), 422, "VALIDATION_ERROR")
+        assert field in error["details"]
+    # a package the application has no row for needs a version unless it is import: false
+    error = error_of(mf.post(f"{BASE}/resolve", {"applications": [shell["id"]],
+                                                 "shared": {shell["id"]: {"react": {"singleton": True}}}}),
+                     422, "VALIDATION_ERROR")
+    assert "shared" in error["details"]
+    other = "00000000-0000-0000-0000-000000000001"
+    error_of(mf.post(f"{BASE}/resolve", {"applications": [shell["id"]], "shared": {other: {}}}), 422,
+             "VALIDATION_ERROR")
+    assert data_of(mf.get(BASE))["data"] == before

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation_registry.services.resolution import ShareEntry, resolve
-from federation_registry.services.semver import satisfies
+from federation_registry.services.resolution import Loaded, ShareEntry, resolve
 
 
 def E(app, version, required=None, **kw) -> ShareEntry:
@@ -219,3 +218,57 @@ def test_conflict_names_a_version_that_would_satisfy_everyone():
                     ("a", [E("a", "18.3.1", "^18.0.0", singleton=True)]),
                     ("b", [E("b", "18.1.5", "^18.1.0", singleton=True)]))
     assert result.conflicts[0]["satisfiableBy"] == "18.1.5"
+
+
+# What the page already holds: who provided each version, several versions, a load in flight ------
+def test_several_loaded_versions_each_named_by_its_provider():
+    # webpack ConsumeSharedRuntimeModule findSatisfyingVersion: the best satisfying version, loaded or not;
+    # the message names the provider of every version in the scope (getInvalidVersionMessage)
+    decisions, result = run(("remote", [E("remote", None, "^3.0.0", package="x", provides=False, fallback=False,
+                                          strict_version=False)]),
+                            runtime="webpack", loaded=[Loaded("x", "1.0.0", "shell"), Loaded("x", "2.0.0", "admin")])
+    d = decisions["remote"]
+    assert d.version == "2.0.0" and d.source == "admin"
+    assert d.warnings[0]["message"] == ("No satisfying version (^3.0.0) of shared module x found in shared scope "
+                                        "default.\nAvailable versions: 1.0.0 from shell, 2.0.0 from admin")
+
+
+def test_webpack_prints_an_exact_range_normalised():
+    # webpack test/SemVer.unittest.js rangeToString: "1.2.3" prints "=1.2.3"
+    decisions, _ = run(("shell", [E("shell", "1.2.4", "^1.0.0", package="x")]),
+                       ("remote", [E("remote", None, "1.2.3", package="x", provides=False, fallback=False,
+                                     strict_version=True)]), runtime="webpack")
+    assert decisions["remote"].errors[0]["message"].startswith("No satisfying version (=1.2.3) of shared module x")
+
+
+@pytest.mark.parametrize("share_strategy,runtime,expected", [
+    ("loaded-first", "mf2", "17.0.2"),     # findSingletonVersionOrderByLoaded: a loading version is preferred
+    ("version-first", "mf2", "18.2.0"),    # findSingletonVersionOrderByVersion: only `loaded` sticks
+    ("loaded-first", "webpack", "18.2.0"),  # webpack's share scope knows no "loading"
+])
+def test_a_version_still_loading(share_strategy, runtime, expected):
+    decisions, _ = run(("remote", [E("remote", "18.2.0", "^17.0.0 || ^18.0.0" if runtime == "webpack" else ">=17.0.0",
+                                     singleton=True)]),
+                       runtime=runtime, share_strategy=share_strategy,
+                       loaded=[Loaded("react", "17.0.2", "shell", status="loading")])
+    assert decisions["remote"].version == expected
+
+
+# requiredVersion: false and import: false --------------------------------------------------------
+@pytest.mark.parametrize("runtime", ["mf2", "webpack"])
+def test_required_version_false_accepts_any_version(runtime):
+    # webpack ConsumeSharedPlugin: requiredVersion false consumes with loadSingleton (no check);
+    # runtime-core getRegisteredShare: `requiredVersion === false` returns the max, no warning
+    decisions, _ = run(("shell", [E("shell", "17.0.2", False, singleton=True, strict_version=True)]),
+                       ("remote", [E("remote", "18.2.0", "^18.0.0", singleton=True)]), runtime=runtime)
+    assert decisions["shell"].version == "18.2.0" and not decisions["shell"].errors
+    assert decisions["shell"].required_version is False
+
+
+@pytest.mark.parametrize("runtime", ["mf2", "webpack"])
+def test_import_false_provides_nothing(runtime):
+    # webpack: a consumer with import: false registers nothing and has no fallback (useFallback fails)
+    decisions, result = run(("remote", [E("remote", None, "^1.0.0", package="x", fallback=False, provides=False)]),
+                            runtime=runtime)
+    assert "x" not in result.scope.get("default", {}) and decisions["remote"].via == "none"
+    assert decisions["remote"].errors[0]["message"] == "Shared module x doesn't exist in shared scope default"
