@@ -272,3 +272,73 @@ def test_import_false_provides_nothing(runtime):
                             runtime=runtime)
     assert "x" not in result.scope.get("default", {}) and decisions["remote"].via == "none"
     assert decisions["remote"].errors[0]["message"] == "Shared module x doesn't exist in shared scope default"
+
+
+# Cases of the runtimes' own tests, replayed through the simulation ------------------------------
+CONSUME_MULTIPLE = "webpack test/configCases/sharing/consume-multiple-versions/index.js"
+# its share scope, in its order; only 1.2.3 names a provider ("from: mfe1"), so webpack prints "undefined"
+_SCOPE = [("9.9.9", "undefined"), ("1.9.9", "undefined"), ("1.2.9", "undefined"), ("1.2.3", "mfe1"),
+          ("2.9.9", "undefined"), ("2.3.9", "undefined"), ("2.3.4", "undefined"), ("3.0.0", "undefined")]
+_AVAILABLE = ", ".join(f"{v} from {p}" for v, p in _SCOPE)
+
+
+@pytest.mark.parametrize("source,required,strict,runtime,version,message", [
+    # consumes: {shared: {import: false, strictVersion: true}}; peerDependencies shared ^1.0.0
+    (CONSUME_MULTIPLE, "^1.0.0", True, "webpack", "1.9.9", None),
+    (CONSUME_MULTIPLE, "^2.3.0", True, "webpack", "2.9.9", None),  # my-module/package.json
+    (CONSUME_MULTIPLE, "^3.4.5", True, "webpack", None,
+     "No satisfying version (^3.4.5) of shared module shared found in shared scope default.\n"
+     f"Available versions: {_AVAILABLE}"),
+    # the same scope under MF 2.0 (runtime-core share.ts getRegisteredShare): the best version 9.9.9 does
+    # not satisfy, so the first satisfying one in registration order
+    (CONSUME_MULTIPLE, "^1.0.0", True, "mf2", "1.9.9", None),
+    (CONSUME_MULTIPLE, "^2.3.0", True, "mf2", "2.9.9", None),
+])
+def test_cases_of_webpack_consume_multiple_versions(source, required, strict, runtime, version, message):
+    consumer = E("consumer", None, required, package="shared", fallback=False, provides=False,
+                 strict_version=strict)
+    decisions, _ = run(("consumer", [consumer]), runtime=runtime,
+                       loaded=[Loaded("shared", v, p) for v, p in _SCOPE])
+    d = decisions["consumer"]
+    assert d.version == version
+    assert [e["message"] for e in d.errors] == ([message] if message else [])
+
+
+def test_case_of_webpack_consume_multiple_versions_non_strict_warns_and_takes_the_latest():
+    # CONSUME_MULTIPLE, shared2 (import: false, not strict) required "1.2.3 3.2.1": a warning with the range
+    # as rangeToString prints it, then the latest version
+    decisions, _ = run(("consumer", [E("consumer", None, "1.2.3 3.2.1", package="shared2", fallback=False,
+                                       provides=False)]),
+                       runtime="webpack", loaded=[Loaded("shared2", "9.9.9", "undefined")])
+    d = decisions["consumer"]
+    assert d.version == "9.9.9" and d.warnings[0]["message"].startswith(
+        "No satisfying version (=1.2.3 =3.2.1) of shared module shared2 found in shared scope default")
+
+
+@pytest.mark.parametrize("runtime", ["webpack", "mf2"])
+def test_case_of_webpack_no_override_loaded(runtime):
+    # webpack test/configCases/sharing/no-override-loaded/index.js: 1.0.0 loaded from "a" stays when the
+    # application registers the same version (ShareRuntimeModule register: `!activeVersion.loaded`)
+    decisions, result = run(("z", [E("z", "1.0.0", "^1.0.0", package="package")]), runtime=runtime,
+                            loaded=[Loaded("package", "1.0.0", "a")])
+    assert result.scope["default"]["package"]["1.0.0"].source == "a" == decisions["z"].source
+
+
+@pytest.mark.parametrize("runtime,version", [("mf2", "19.2.7"), ("webpack", "19.2.7")])
+def test_case_of_runtime_core_import_false_stub(runtime, version):
+    # runtime-core __tests__/get-registered-share.spec.ts, "selects a lower-version real provider over a
+    # higher import:false stub (19.2.8 vs 19.2.7)": an import: false consumer registers nothing
+    decisions, result = run(("host", [E("host", "19.2.8", "^19.0.0", singleton=True, fallback=False, provides=False)]),
+                            ("real", [E("real", "19.2.7", "^19.0.0", singleton=True)]), runtime=runtime)
+    assert decisions["host"].version == version and list(result.scope["default"]["react"]) == ["19.2.7"]
+
+
+def test_case_of_runtime_core_strict_singleton_against_a_lower_provider():
+    # runtime-core __tests__/get-registered-share.spec.ts, "uses the consume-only stub strictVersion against
+    # the selected real provider": throws /does not satisfy the requirement/
+    decisions, _ = run(("consumer-stub", [E("consumer-stub", "19.2.8", "^19.2.8", singleton=True, strict_version=True,
+                                            fallback=False, provides=False)]),
+                       ("provider", [E("provider", "19.2.7", "^19.0.0", singleton=True)]), runtime="mf2")
+    assert decisions["consumer-stub"].errors[0]["message"] == (
+        "[ Federation Runtime ]: Version 19.2.7 from provider of shared singleton module react does not satisfy "
+        "the requirement of consumer-stub which needs ^19.2.8)")
