@@ -302,7 +302,7 @@ class ResolveSerializer(StrictSerializer):
 
 class SharedConfigSerializer(StrictSerializer):
     singleton = serializers.BooleanField(required=False)
-    requiredVersion = RangeField(required=False)
+    requiredVersion = RequiredVersionField(required=False)  # false: MF 2.0 init's "no version check"
     strictVersion = serializers.BooleanField(required=False)
     eager = serializers.BooleanField(required=False)
 

@@ -51,6 +51,12 @@ def test_runtime_shared_overrides_feed_resolution(mf, make_app):
     assert host["strictVersion"] is True and host["errors"][0]["code"] == "MF006"
     lowest = data_of(mf.post(f"{BASE}/resolve", {"applications": [a["id"], b["id"]], "strategy": "lowest"}))["data"]
     assert lowest["applications"][1]["shared"]["react"]["version"] == "17.0.2"
+    # requiredVersion: false in the runtime config: no version check, no error (a stored row keeps ^version)
+    data_of(mf.put(f"/api/v1/federation/runtime/{a['id']}", {"shared": {"react": {"requiredVersion": False,
+                                                                                    "strictVersion": True}}}))
+    report = data_of(mf.post(f"{BASE}/resolve", {"applications": [a["id"], b["id"]], "runtime": "webpack"}))["data"]
+    host = report["applications"][0]["shared"]["react"]
+    assert host["requiredVersion"] is False and host["errors"] == [] and host["version"] == "18.2.0"
 
 
 def test_resolve_merges_repeated_ids_keeping_the_first_place(mf, make_app):
