@@ -1,5 +1,7 @@
-"""npm semver through node-semver (a port of npm's own `semver`), parsed once and memoised:
-resolution asks the same (version, range) questions thousands of times."""
+"""npm semver through node-semver (a port of npm's own `semver`), parsed once and memoised.
+It validates the versions the registry stores (a package's own version is npm's). Resolution
+does not use it: each runtime evaluates ranges with its own semver (semver_webpack.py,
+semver_mf2.py; rule R13 in docs/module-federation.md)."""
 from __future__ import annotations
 
 from functools import cmp_to_key, lru_cache
