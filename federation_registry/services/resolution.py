@@ -16,10 +16,13 @@ from functools import cmp_to_key
 
 from . import semver_mf2, semver_webpack
 
-__all__ = ["ShareEntry", "Provided", "Loaded", "Decision", "Resolution", "resolve", "RUNTIMES", "MF2_PREFIX"]
+__all__ = ["ShareEntry", "Provided", "Loaded", "Decision", "Resolution", "resolve", "RUNTIMES", "MF2_PREFIX", "MF2_WARN_PREFIX"]
 
 RUNTIMES = ("mf2", "webpack")
-MF2_PREFIX = "[ Federation Runtime ]: "  # runtime-core utils/logger.ts LOG_CATEGORY, as error() prints it
+# runtime-core utils/logger.ts LOG_CATEGORY: error() throws `${LOG_CATEGORY}: ${msg}`; warn() hands both to
+# the sdk logger, whose console.log(prefix, msg) prints them separated by a space (sdk src/logger.ts)
+MF2_PREFIX = "[ Federation Runtime ]: "
+MF2_WARN_PREFIX = "[ Federation Runtime ] "
 _SEMVER = {"mf2": semver_mf2, "webpack": semver_webpack}
 
 
@@ -254,7 +257,8 @@ class _Simulator:
                 message = (f"Unsatisfied version {version} from {versions[version].source} of shared singleton "
                            f"module {entry.package} (required {self._shown(required)})")
             else:  # runtime-core's wording, its unbalanced ")" included
-                message = (f"{MF2_PREFIX}Version {version} from {versions[version].source} of shared singleton "
+                prefix = MF2_PREFIX if decision.strict_version else MF2_WARN_PREFIX
+                message = (f"{prefix}Version {version} from {versions[version].source} of shared singleton "
                            f"module {entry.package} does not satisfy the requirement of {entry.application} "
                            f"which needs {required})")
             (decision.errors if decision.strict_version else decision.warnings).append(_mf("MF006", message, "R3"))

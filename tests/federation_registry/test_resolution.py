@@ -62,9 +62,10 @@ def test_r1_a_loaded_version_is_never_replaced(runtime):
 # R2/R3: singletons -----------------------------------------------------------------------
 SINGLETON_WORDING = {
     # webpack lib/sharing/ConsumeSharedRuntimeModule.js getInvalidSingletonVersionMessage (range printed by
-    # rangeToString); runtime-core src/utils/share.ts getRegisteredShare, prefixed by utils/logger.ts
+    # rangeToString); runtime-core src/utils/share.ts getRegisteredShare, prefixed by utils/logger.ts: a thrown
+    # error reads "[ Federation Runtime ]: ...", a warning is console.log("[ Federation Runtime ]", msg)
     "webpack": "Unsatisfied version 18.2.0 from remote of shared singleton module react (required ^17.0.0)",
-    "mf2": "[ Federation Runtime ]: Version 18.2.0 from remote of shared singleton module react does not satisfy "
+    "mf2": "[ Federation Runtime ]{} Version 18.2.0 from remote of shared singleton module react does not satisfy "
            "the requirement of shell which needs ^17.0.0)",
 }
 
@@ -77,7 +78,8 @@ def test_r2_r3_singleton_highest_and_unsatisfied(runtime, strict, bucket):
     assert decisions["shell"].version == decisions["remote"].version == "18.2.0"
     assert "R2" in decisions["shell"].rules and "R3" in decisions["shell"].rules
     issues = getattr(decisions["shell"], bucket)
-    assert [(i["code"], i["message"]) for i in issues] == [("MF006", SINGLETON_WORDING[runtime])]
+    wording = SINGLETON_WORDING[runtime].format(":" if strict else "")
+    assert [(i["code"], i["message"]) for i in issues] == [("MF006", wording)]
     assert not decisions["remote"].warnings and not decisions["remote"].errors
     assert result.conflicts[0]["code"] == "MF003"
     assert result.conflicts[0]["severity"] == ("error" if strict else "warning")
