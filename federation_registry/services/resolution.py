@@ -159,11 +159,15 @@ class _Simulator:
 
     def register(self, entry: ShareEntry) -> None:
         """R1: ShareRuntimeModule's `register`: a version already registered is replaced only
-        while not loaded, by an eager provider over a lazy one, else by the larger uniqueName."""
+        while not loaded, by an eager provider over a lazy one, else by the larger uniqueName.
+        MF 2.0 (SharedHandler initializeSharing `register`) never replaces one registered with
+        shareStrategy loaded-first."""
         if not (entry.provides and entry.fallback and entry.version):
             return
         versions = self.scope.setdefault(entry.scope, {}).setdefault(entry.package, {})
         active = versions.get(entry.version)
+        if active is not None and self.runtime == "mf2" and self.share_strategy == "loaded-first":
+            return
         if active is None or (not active.loaded and (
                 entry.eager if entry.eager != active.eager else not active.source > entry.application)):
             versions[entry.version] = Provided(entry.version, entry.application, entry.eager)

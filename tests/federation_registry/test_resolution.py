@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation_registry.services.resolution import Loaded, ShareEntry, resolve
+from federation_registry.services.resolution import Loaded, ShareEntry, _Simulator, resolve
 
 
 def E(app, version, required=None, **kw) -> ShareEntry:
@@ -48,6 +48,17 @@ def test_r1_same_version_registration(first, second, winner):
     _, result = run((first["app"], [E(first["app"], "18.2.0", eager=first["eager"])]),
                     (second["app"], [E(second["app"], "18.2.0", eager=second["eager"])]))
     assert result.scope["default"]["react"]["18.2.0"].source == winner
+
+
+@pytest.mark.parametrize("runtime,winner", [("webpack", "b"), ("mf2", "a")])
+def test_r1_mf2_loaded_first_never_replaces_a_registered_version(runtime, winner):
+    # runtime-core SharedHandler initializeSharing register: `activeVersion.strategy !== 'loaded-first' && ...`;
+    # webpack ShareRuntimeModule register has no such condition: the larger uniqueName wins
+    # registration alone (in a resolution "a" would consume, and so load, its copy before "b" registers)
+    sim = _Simulator(runtime, "highest", {}, "loaded-first")
+    sim.register(E("a", "18.2.0"))
+    sim.register(E("b", "18.2.0"))
+    assert sim.scope["default"]["react"]["18.2.0"].source == winner
 
 
 @pytest.mark.parametrize("runtime", ["mf2", "webpack"])
