@@ -56,6 +56,7 @@ class RoundStatus(models.TextChoices):
     AGGREGATING = "aggregating"
     COMPLETED = "completed"
     REJECTED = "rejected"
+    FAILED = "failed"  # its execution failed while the round ran
 
 
 class WeightingMode(models.TextChoices):

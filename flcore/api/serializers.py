@@ -201,7 +201,10 @@ class ExecutionSerializer(serializers.ModelSerializer):
         return {k: v for k, v in obj.data_partitioning.items() if k not in ("sizes", "labelCounts")}
 
     def get_error(self, obj) -> dict | None:
-        return {"code": obj.error_code, "message": obj.error_message} if obj.error_code else None
+        if not obj.error_code:
+            return None
+        return {"code": obj.error_code, "message": obj.error_message,
+                **({"details": obj.error_details} if obj.error_details else {})}
 
     @extend_schema_field(QueuePositionSerializer(allow_null=True))
     def get_queue(self, obj) -> dict | None:

@@ -32,6 +32,7 @@ class TrainingExecution(models.Model):
     privacy_ledger = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=16, blank=True)
     error_message = models.TextField(blank=True)
+    error_details = models.JSONField(default=dict, blank=True)  # e.g. nodeErrors: each node's Flower error reply
     stop_requested = models.BooleanField(default=False)
     stop_reason = models.CharField(max_length=500, blank=True)
     save_checkpoint_on_stop = models.BooleanField(default=True)
@@ -41,7 +42,9 @@ class TrainingExecution(models.Model):
     celery_task_id = models.CharField(max_length=64, blank=True)
     worker = models.CharField(max_length=255, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)  # claims by a worker, ever
+    # Takeovers after a lost worker since a round last completed (FLCORE_MAX_ATTEMPTS bounds it).
+    losses_in_a_row = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True, db_index=True)  # last enqueued: the queue's order

@@ -22,7 +22,7 @@ _WHERE = {
     "control": ["list_nodes", "register_node", "run_status", "stop_run", "unregister_node"],
     "credentials": ["generate_dev_tls", "generate_node_key", "node_key", "public_key_pem"],
     "driver": ["FlowerDriver"],
-    "errors": ["ClientDisconnected", "FlowerRuntimeError", "InsufficientClients", "ProcessStartError",
+    "errors": ["ClientAppFailed", "ClientDisconnected", "FlowerRuntimeError", "InsufficientClients", "ProcessStartError",
                "RunStopped", "SuperLinkInterrupted", "TooManyFailures"],
     "execution": ["run_execution"],
     "simulation": ["SimulationUnavailable", "check_ray_reachable", "run_simulation"],

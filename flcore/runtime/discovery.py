@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from flwr.app import Message, MessageType, RecordDict
+from flwr.common.constant import ErrorCode
 
 from .grid import FedplaneGrid
 from .records import REPLY_INFO_KEY
 
-__all__ = ["discover", "reply_info"]
+__all__ = ["discover", "query_nodes", "reply_info"]
 
 
 def reply_info(reply: Message) -> tuple[dict[str, Any] | None, float | None]:
@@ -34,6 +35,17 @@ def discover(
 ) -> dict[int, dict[str, Any]]:
     """Ask ``node_ids`` for their node config. A node whose ClientApp cannot answer
     (not fedplane's) maps to ``{}``; one that did not answer in time is left out."""
+    return query_nodes(grid, node_ids, timeout)[0]
+
+
+def query_nodes(
+    grid: FedplaneGrid, node_ids: Iterable[int], timeout: float
+) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    """``discover``, and the nodes that could not even load the run's ClientApp (their error
+    replies, as ``Exchange.node_errors``): they will fail every message of the run."""
     messages = [Message(RecordDict(), node, MessageType.QUERY, ttl=timeout) for node in node_ids]
     exchange = grid.exchange(messages, timeout)
-    return {node: reply_info(reply)[0] or {} for node, reply in exchange.answered}
+    # Stock flwr-clientapp replies CLIENT_APP_RAISED_EXCEPTION for an ImportError while loading.
+    unloadable = [e for e in exchange.node_errors() if e["code"] == ErrorCode.LOAD_CLIENT_APP_EXCEPTION
+                  or "ModuleNotFoundError" in e["reason"] or "ImportError" in e["reason"]]
+    return {node: reply_info(reply)[0] or {} for node, reply in exchange.answered}, unloadable

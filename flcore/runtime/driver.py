@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 from flwr.common.constant import SubStatus
@@ -31,7 +31,7 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from . import discovery
 from .control import control_client, start_run, start_run_lock
-from .errors import RunStopped
+from .errors import ClientAppFailed, RunStopped
 from .grid import ExchangeMixin, FedplaneGrid
 from .heartbeat import is_stop_status
 from .retry import transient_retry
@@ -48,6 +48,7 @@ class NodeSelection:
         self.client_ids = {str(c) for c in client_ids} if client_ids is not None else None
         self.poll_interval = poll_interval
         self.node_configs: dict[int, dict[str, object]] = {}  # node id -> --node-config
+        self.unloadable: dict[int, dict[str, Any]] = {}  # node id -> its error reply: the ClientApp did not load
         self.run_id = 0
 
     @property
@@ -73,11 +74,23 @@ class NodeSelection:
                 unknown = grid.connected_node_ids() - self.node_configs.keys()
                 if unknown:
                     remaining = max(1.0, deadline - time.monotonic())
-                    self.node_configs.update(discovery.discover(grid, unknown, remaining))
+                    configs, unloadable = discovery.query_nodes(grid, unknown, remaining)
+                    self.node_configs.update(configs)
+                    self.unloadable.update({int(e["nodeId"]): e for e in unloadable})
             ids = grid.get_node_ids()
             if len(ids) >= count:
                 return ids
+            self._fail_if_unloadable(grid.connected_node_ids(), count)
             time.sleep(self.poll_interval)
+
+    def _fail_if_unloadable(self, online: set[int], count: int) -> None:
+        """Nodes that cannot load the run's ClientApp never will: when the others are too few,
+        fail now and say why, rather than wait out the deadline and report too few clients."""
+        failed = [self.unloadable[n] for n in sorted(online & self.unloadable.keys())]
+        if failed and len(online) - len(failed) < count:
+            raise ClientAppFailed(f"{len(failed)} of {len(online)} connected node(s) cannot load the ClientApp, "
+                                  f"{count} required", round_number=None, phase="query",
+                                  replied=len(online) - len(failed), required=count, node_errors=failed, lost=[])
 
 
 class FlowerDriver(NodeSelection):

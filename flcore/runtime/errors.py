@@ -5,7 +5,10 @@ The Django side maps each of them to an execution state and an error code.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
+    "ClientAppFailed",
     "ClientDisconnected",
     "FlowerRuntimeError",
     "InsufficientClients",
@@ -60,6 +63,44 @@ class TooManyFailures(ClientDisconnected):
         self.replied = sampled - failed
         self.required = sampled
         self.lost_node_ids = lost
+
+
+# Words in a ClientApp's error reason that say the global model does not fit the client's one
+# (PyTorch's load_state_dict and numpy's broadcasting): the execution fails with FL006, not FL003.
+_INCOMPATIBLE = re.compile(r"size mismatch|shape|Missing key|Unexpected key|could not broadcast", re.IGNORECASE)
+
+
+class ClientAppFailed(ClientDisconnected):
+    """A round failed and some of its nodes answered with Flower error replies (the ClientApp could
+    not be loaded, raised, or crashed): unlike silence, a retry will not help.
+
+    ``node_errors``: ``[{"nodeId", "code", "codeName", "reason"}]`` per error reply;
+    ``lost_node_ids``: the nodes that did not answer at all.
+    """
+
+    def __init__(self, summary: str, *, round_number: int | None, phase: str, replied: int, required: int,
+                 node_errors: list[dict], lost: list[int]):
+        listed = "; ".join(f"node {e['nodeId']}: {e['codeName']} ({e['code']}) {e['reason']}" for e in node_errors)
+        FlowerRuntimeError.__init__(self, f"{summary} ({phase}); error replies: {listed}")
+        self.round_number, self.replied, self.required = round_number, replied, required
+        self.phase = phase
+        self.node_errors = node_errors
+        self.lost_node_ids = lost
+
+    @classmethod
+    def of(cls, cause: ClientDisconnected, phase: str, node_errors: list[dict], lost: list[int]) -> ClientAppFailed:
+        """``cause`` (too few good replies) explained by the error replies."""
+        return cls(str(cause), round_number=cause.round_number, phase=phase, replied=cause.replied,
+                   required=cause.required, node_errors=node_errors, lost=lost)
+
+    @property
+    def incompatible(self) -> bool:
+        """Every error reply says the model or its arrays do not fit (FL006)."""
+        return bool(self.node_errors) and all(_INCOMPATIBLE.search(e["reason"]) for e in self.node_errors)
+
+    def details(self) -> dict:
+        return {"round": self.round_number, "phase": self.phase, "nodeErrors": self.node_errors,
+                "lostNodeIds": [str(n) for n in self.lost_node_ids]}
 
 
 class RunStopped(FlowerRuntimeError):

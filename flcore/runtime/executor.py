@@ -21,6 +21,7 @@ import time
 import httpx
 from flwr.app import Context, Error, Message
 from flwr.cli.install import install_from_fab
+from flwr.clientapp.client_app import LoadClientAppError
 from flwr.clientapp.utils import get_load_client_app_fn
 from flwr.common.constant import ErrorCode, SubStatus
 from flwr.proto.runtime_pb2 import AcquireTaskRequest  # pylint: disable=E0611
@@ -71,21 +72,29 @@ def run_task(address: str, token: str) -> None:
     context: Context | None = None
     reply: Message | None = None
     status, details = SubStatus.FAILED, ""
+    loaded = True  # set False while the ClientApp loads
     try:
         message, context, run, fab = pull_task_input(client)
         if fab.hash_str not in _installed:
             install_from_fab(fab.content, skip_prompt=True)
             _installed.add(fab.hash_str)
+        loaded = False
         app = _load_client_app(run.fab_id, run.fab_version, fab.hash_str)
+        loaded = True
         reply = app(message=message, context=context)
         status = SubStatus.COMPLETED
     except Exception as err:  # pylint: disable=broad-exception-caught
         # As flwr-clientapp does: an app failure becomes an error reply the driver
-        # records against this node; the executor itself keeps serving.
+        # records against this node; the executor itself keeps serving. Unlike it, the
+        # reason keeps the cause (e.g. the ModuleNotFoundError), which the driver reports.
         log.exception("ClientApp task failed")
-        details = f"{type(err).__name__}: {err}"
+        cause = err.__cause__
+        details = f"{type(err).__name__}: {err}" + (f" ({type(cause).__name__}: {cause})" if cause else "")
+        # Flower's loader raises the ImportError itself for a module that is not there.
+        code = (ErrorCode.LOAD_CLIENT_APP_EXCEPTION if isinstance(err, LoadClientAppError) or not loaded
+                else ErrorCode.CLIENT_APP_RAISED_EXCEPTION)
         if message is not None:
-            reply = Message(Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, details), reply_to=message)
+            reply = Message(Error(code, details), reply_to=message)
     finally:
         try:
             if reply is not None and context is not None:

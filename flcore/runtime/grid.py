@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from flwr.app import Message, RecordDict
@@ -33,9 +34,18 @@ from .errors import InsufficientClients, RunStopped, SuperLinkInterrupted
 from .heartbeat import TaskHeartbeat
 from .retry import transient_retry
 
-__all__ = ["Exchange", "ExchangeMixin", "FedplaneGrid", "SimulationGrid"]
+__all__ = ["NO_REPLY_CODES", "Exchange", "ExchangeMixin", "FedplaneGrid", "SimulationGrid"]
 
 _log = logging.getLogger(__name__)
+
+# Error replies the SuperLink writes itself, not the ClientApp: the node went offline, or the message
+# or its reply expired (a node killed mid-round stays "online" until its heartbeat lapses, so its
+# message usually expires first). All three mean the node never answered: it is lost.
+NO_REPLY_CODES = frozenset({ErrorCode.NODE_UNAVAILABLE, ErrorCode.MESSAGE_UNAVAILABLE,
+                            ErrorCode.REPLY_MESSAGE_UNAVAILABLE})
+# Flower's ErrorCode constants by value (e.g. 1: LOAD_CLIENT_APP_EXCEPTION, the reply for a ClientApp
+# that cannot be imported; the flwr-clientapp process itself exits with 607, which only its log shows).
+CODE_NAMES = {v: k for k, v in vars(ErrorCode).items() if k.isupper() and isinstance(v, int)}
 
 
 @dataclass
@@ -51,6 +61,12 @@ class Exchange:
     def replies(self) -> list[Message]:
         """Reply messages, including error replies, as strategies expect them."""
         return [reply for _, reply in self.answered]
+
+    def node_errors(self) -> list[dict[str, Any]]:
+        """Each error reply's node, Flower error code (and its name) and reason."""
+        return [{"nodeId": str(node), "code": int(reply.error.code),
+                 "codeName": CODE_NAMES.get(reply.error.code, "UNKNOWN"), "reason": reply.error.reason}
+                for node, reply in self.answered if reply.has_error()]
 
     @property
     def missing(self) -> list[int]:
@@ -114,8 +130,8 @@ class ExchangeMixin:
                 raise SuperLinkInterrupted(len(pending))
             for reply in self.pull_messages(list(pending)):  # type: ignore[attr-defined]
                 node = pending.pop(reply.metadata.reply_to_message_id)
-                if reply.has_error() and reply.error.code == ErrorCode.NODE_UNAVAILABLE:
-                    result.lost.append(node)  # the SuperLink's answer for a node that went offline
+                if reply.has_error() and reply.error.code in NO_REPLY_CODES:
+                    result.lost.append(node)  # the SuperLink answered for a node that never did
                     continue
                 result.answered.append((node, reply))
                 result.seconds[node] = time.monotonic() - sent

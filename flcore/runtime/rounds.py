@@ -16,7 +16,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp.strategy import Strategy
 
 from .discovery import reply_info
-from .errors import ClientDisconnected, FlowerRuntimeError, TooManyFailures
+from .errors import ClientAppFailed, ClientDisconnected, FlowerRuntimeError, TooManyFailures
 from .grid import Exchange, ExchangeMixin
 from .records import ClientUpdate, Metric, RoundRecord, RoundSettings, Straggler
 
@@ -105,11 +105,20 @@ def exchange_phase(
     ok = len(exchange.answered) - len(errors)
     failed = sorted(set(exchange.missing) | errors)
     required = min(settings.min_responders or 1, len(messages))
+    cause: ClientDisconnected | None = None
     if ok < required:
-        raise ClientDisconnected(round_number, ok, required, failed)
-    if messages and len(failed) > settings.accepted_failure_fraction * len(messages):
-        raise TooManyFailures(round_number, len(failed), len(messages), settings.accepted_failure_fraction, failed)
+        cause = ClientDisconnected(round_number, ok, required, failed)
+    elif messages and len(failed) > settings.accepted_failure_fraction * len(messages):
+        cause = TooManyFailures(round_number, len(failed), len(messages), settings.accepted_failure_fraction, failed)
+    if cause is not None:
+        raise _with_error_replies(cause, exchange, messages[0].metadata.message_type if messages else "")
     return exchange
+
+
+def _with_error_replies(cause: ClientDisconnected, exchange: Exchange, phase: str) -> ClientDisconnected:
+    """Error replies are a cause a retry will not fix: say so (ClientAppFailed) rather than 'no reply'."""
+    found = exchange.node_errors()
+    return ClientAppFailed.of(cause, phase, found, exchange.missing) if found else cause
 
 
 def run_round(  # pylint: disable=too-many-arguments
@@ -153,7 +162,8 @@ def run_round(  # pylint: disable=too-many-arguments
         failed = sorted(set(train.missing) | {n for n, r in train.answered if r.has_error()})
         if failed:  # e.g. DP wrappers refuse a round that lost any sampled client
             ok = sum(1 for _, reply in train.answered if not reply.has_error())
-            raise ClientDisconnected(round_number, ok, len(train_messages), failed)
+            raise _with_error_replies(ClientDisconnected(round_number, ok, len(train_messages), failed),
+                                      train, "train")
         raise FlowerRuntimeError(f"round {round_number}: strategy produced no model")
     t_agg = time.monotonic()
     messages = list(

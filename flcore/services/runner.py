@@ -25,7 +25,7 @@ from .recording import record_round, record_round_started
 from .superlink import superlink_tls
 from .transitions import transition
 
-__all__ = ["Claim", "execution_run", "run_claimed", "finish", "STALE_AFTER"]
+__all__ = ["Claim", "count_loss", "execution_run", "run_claimed", "finish", "STALE_AFTER"]
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(seconds=settings.FLCORE_STALE_SECONDS)
@@ -45,22 +45,28 @@ def _claim(execution_id: str, task_id: str, worker: str) -> Claim | None:
         if execution is None:
             return None
         now = timezone.now()
-        fields = ("celery_task_id", "worker", "heartbeat_at", "attempts", "resume_from_round")
+        fields = ("celery_task_id", "worker", "heartbeat_at", "attempts", "resume_from_round", "losses_in_a_row")
         abandoned = ""
         if execution.status == S.QUEUED:
             from_round = execution.resume_from_round or 0
+            execution.losses_in_a_row = 0  # a new start (or a resume by a user): no loss counts yet
         elif execution.status in (S.RUNNING, S.STOPPING):
             stale = execution.heartbeat_at is None or now - execution.heartbeat_at > STALE_AFTER
             if execution.celery_task_id != task_id and not stale:
                 return None  # alive elsewhere
             # The previous attempt died (redelivered task, or a sweep found it silent).
-            if execution.attempts >= settings.FLCORE_MAX_ATTEMPTS:
+            from_round = checkpoints.last_round(execution)
+            progressed = from_round > (execution.resume_from_round or 0)
+            allowed, execution.losses_in_a_row = count_loss(
+                execution.losses_in_a_row, progressed=progressed, max_attempts=settings.FLCORE_MAX_ATTEMPTS)
+            if not allowed:
                 execution.celery_task_id, execution.worker = task_id, worker
                 transition(execution, S.FAILED, error_code="FL003",
-                           error_message=f"Worker lost {execution.attempts} time(s); giving up.",
-                           save_fields=("celery_task_id", "worker"))
+                           error_message=f"Worker lost {execution.losses_in_a_row} time(s) in a row without a "
+                                         f"round completing; giving up (FLCORE_MAX_ATTEMPTS="
+                                         f"{settings.FLCORE_MAX_ATTEMPTS}).",
+                           save_fields=("celery_task_id", "worker", "losses_in_a_row"))
                 return None
-            from_round = checkpoints.last_round(execution)
             abandoned = execution.flower_run_id
             emit("execution.recovering", {"executionId": str(execution.id), "fromRound": from_round,
                                           "attempt": execution.attempts + 1}, severity="warning")
@@ -76,6 +82,17 @@ def _claim(execution_id: str, task_id: str, worker: str) -> Claim | None:
                 execution=execution, round_number=from_round).values_list("sha256", flat=True).first())
         transition(execution, S.RUNNING, data=started, save_fields=fields)
         return Claim(execution, from_round, abandoned)
+
+
+def count_loss(losses_in_a_row: int, *, progressed: bool, max_attempts: int) -> tuple[bool, int]:
+    """A worker was lost: whether a takeover is allowed, and the new count of losses in a row.
+
+    ``progressed``: a round completed since the lost worker's claim, which resets the count. So
+    ``max_attempts`` takeovers in a row without a completed round are allowed; the next loss fails.
+    A worker lost once every 100 rounds never fails a long training.
+    """
+    count = 1 if progressed else losses_in_a_row + 1
+    return count <= max_attempts, count
 
 
 def _stop_abandoned_run(run_id: str) -> None:
@@ -110,11 +127,13 @@ def _release_clients(execution: TrainingExecution) -> None:
         status=ClientStatus.IDLE)
 
 
-def finish(execution_id, to: str, *, error_code: str = "", error_message: str = "", data=None) -> None:
+def finish(execution_id, to: str, *, error_code: str = "", error_message: str = "", error_details=None,
+           data=None) -> None:
     with transaction.atomic():
         execution = TrainingExecution.objects.select_for_update().get(pk=execution_id)
         if execution.status in (S.RUNNING, S.STOPPING):
-            transition(execution, to, error_code=error_code, error_message=error_message, data=data)
+            transition(execution, to, error_code=error_code, error_message=error_message,
+                       error_details=error_details, data=data)
         _release_clients(execution)
 
 
@@ -187,6 +206,12 @@ def run_claimed(claim: Claim) -> str:
         return S.FAILED
     except runtime.InsufficientClients as exc:
         finish(execution.id, S.FAILED, error_code="FL002", error_message=str(exc))
+        return S.FAILED
+    except runtime.ClientAppFailed as exc:
+        # The nodes answered with errors (the ClientApp cannot be loaded, raised, or its model does not
+        # fit): not retryable, unlike FL005's silence.
+        finish(execution.id, S.FAILED, error_code="FL006" if exc.incompatible else "FL003",
+               error_message=str(exc)[:2000], error_details=exc.details())
         return S.FAILED
     except runtime.ClientDisconnected as exc:
         finish(execution.id, S.FAILED, error_code="FL005", error_message=str(exc))

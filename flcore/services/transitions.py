@@ -5,9 +5,9 @@ from django.utils import timezone
 
 from fedplane.events.services import emit
 
-from ..choices import ExecutionStatus as S
+from ..choices import ExecutionStatus as S, RoundStatus
 from ..errors import InvalidTransition
-from ..models import TrainingExecution
+from ..models import TrainingExecution, TrainingRound
 
 __all__ = ["ALLOWED", "transition"]
 
@@ -32,10 +32,12 @@ EVENT_FOR = {
 
 
 def transition(execution: TrainingExecution, to: str, *, data: dict | None = None,
-               error_code: str = "", error_message: str = "", save_fields: tuple[str, ...] = ()) -> None:
+               error_code: str = "", error_message: str = "", error_details: dict | None = None,
+               save_fields: tuple[str, ...] = ()) -> None:
     """Move `execution` to `to`, save, and emit the matching event in the same transaction.
 
-    The caller holds the row (select_for_update) inside `transaction.atomic()`.
+    The caller holds the row (select_for_update) inside `transaction.atomic()`. A failure closes
+    the round it interrupted (else it would stay `collecting`, without `completedAt`, forever).
     """
     if to not in ALLOWED.get(execution.status, set()):
         raise InvalidTransition(f"Cannot go from {execution.status} to {to}.",
@@ -55,12 +57,18 @@ def transition(execution: TrainingExecution, to: str, *, data: dict | None = Non
         fields.add("completed_at")
     if error_code or to in (S.QUEUED, S.RUNNING):
         execution.error_code, execution.error_message = error_code, error_message
-        fields |= {"error_code", "error_message"}
+        execution.error_details = error_details or {}
+        fields |= {"error_code", "error_message", "error_details"}
     execution.save(update_fields=sorted(fields))
+    if to == S.FAILED:
+        TrainingRound.objects.filter(
+            execution=execution, status__in=(RoundStatus.PENDING, RoundStatus.COLLECTING, RoundStatus.AGGREGATING)
+        ).update(status=RoundStatus.FAILED, completed_at=now)
     event = EVENT_FOR.get(to)
     if event and not (to == S.RUNNING and previous == S.RUNNING):
         payload = {"executionId": str(execution.id), "status": to, "previousStatus": previous,
                    "currentRound": execution.current_round, "totalRounds": execution.total_rounds, **(data or {})}
         if error_code:
-            payload["error"] = {"code": error_code, "message": error_message}
+            payload["error"] = {"code": error_code, "message": error_message,
+                                **({"details": error_details} if error_details else {})}
         emit(event, payload, severity="warning" if to == S.STOPPED and error_code else None)
