@@ -6,6 +6,7 @@ The Django side maps each of them to an execution state and an error code.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 __all__ = [
     "ClientAppFailed",
@@ -37,7 +38,14 @@ class InsufficientClients(FlowerRuntimeError):
 
 
 class ClientDisconnected(FlowerRuntimeError):
-    """Too few clients replied in a round (some died or timed out)."""
+    """Too few clients replied in a round (some died or timed out).
+
+    ``partial``: when training went through and evaluation failed, the round's record without a
+    model (its train updates and evaluate errors), for the control plane to keep.
+    """
+
+    exchange: Any = None  # the failed phase's Exchange
+    partial: Any = None  # RoundRecord | None
 
     def __init__(self, round_number: int, replied: int, required: int, lost: list[int]):
         super().__init__(

@@ -118,7 +118,9 @@ def exchange_phase(
 def _with_error_replies(cause: ClientDisconnected, exchange: Exchange, phase: str) -> ClientDisconnected:
     """Error replies are a cause a retry will not fix: say so (ClientAppFailed) rather than 'no reply'."""
     found = exchange.node_errors()
-    return ClientAppFailed.of(cause, phase, found, exchange.missing) if found else cause
+    result = ClientAppFailed.of(cause, phase, found, exchange.missing) if found else cause
+    result.exchange = exchange
+    return result
 
 
 def run_round(  # pylint: disable=too-many-arguments
@@ -171,7 +173,17 @@ def run_round(  # pylint: disable=too-many-arguments
             round_number, new_arrays, ConfigRecord(dict(evaluate_config)), driver.grid  # type: ignore[arg-type]
         )
     )
-    evaluate = exchange_phase(driver, messages, round_number, settings) if messages else Exchange()
+    try:
+        evaluate = exchange_phase(driver, messages, round_number, settings) if messages else Exchange()
+    except ClientDisconnected as err:
+        # Training went through: keep its updates (and the evaluate errors) for the failed round.
+        failed = err.exchange or Exchange()
+        err.partial = RoundRecord(
+            run_id=driver.run_id, round_number=round_number, node_ids=sampled,
+            train=updates_of(driver, train), evaluate=updates_of(driver, failed), arrays={},
+            train_metrics=dict(train_metrics or {}), evaluate_metrics={},
+            lost_node_ids=sorted(set(train.missing) | set(failed.missing)), settings=settings)
+        raise
     evaluate_metrics = (
         strategy.aggregate_evaluate(round_number, evaluate.replies) if messages else None
     )

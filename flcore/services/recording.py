@@ -12,7 +12,7 @@ from ..choices import ClientStatus, RoundStatus, UpdatePhase
 from ..models import AggregatedModel, ClientUpdate, FLClient, PerformanceMetric, TrainingExecution, TrainingRound
 from ..runtime.records import RoundRecord, RoundSettings
 
-__all__ = ["record_round_started", "record_round", "clients_by_node"]
+__all__ = ["record_round_started", "record_round", "record_round_failed", "clients_by_node"]
 
 
 def clients_by_node(record: RoundRecord) -> dict[int, FLClient]:
@@ -57,14 +57,7 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
                   "metrics": {"train": record.train_metrics, "evaluate": record.evaluate_metrics,
                               **({"privacy": privacy} if privacy else {})},
                   "completed_at": timezone.now()})
-    round_.updates.all().delete()  # a re-run of the same round replaces its updates
-    updates = [
-        ClientUpdate(round=round_, client=clients.get(u.node_id), node_id=str(u.node_id),
-                     partition_id=u.partition_id, phase=phase, num_examples=u.num_examples, metrics=u.metrics,
-                     duration_seconds=u.seconds, error=u.error or "")
-        for phase, items in ((UpdatePhase.TRAIN, record.train), (UpdatePhase.EVALUATE, record.evaluate))
-        for u in items]
-    ClientUpdate.objects.bulk_create(updates)
+    _store_updates(round_, record, clients)
     performance = {**record.evaluate_metrics}
     AggregatedModel.objects.update_or_create(
         round=round_, defaults={
@@ -117,6 +110,30 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
                                      "metrics": _flat_metrics(record)})]
     emit_many(events)
     return round_
+
+
+@transaction.atomic
+def record_round_failed(execution: TrainingExecution, record: RoundRecord) -> TrainingRound:
+    """A round that failed after training (its evaluation failed): its updates are kept, the round
+    is closed as failed, and no model is stored."""
+    clients = clients_by_node(record)
+    round_, _ = TrainingRound.objects.update_or_create(
+        execution=execution, round_number=record.round_number,
+        defaults={"status": RoundStatus.FAILED, "accepted": False, "flower_run_id": str(record.run_id),
+                  "lost_node_ids": [str(n) for n in record.lost_node_ids], "settings": _settings(record.settings),
+                  "metrics": {"train": record.train_metrics}, "completed_at": timezone.now()})
+    _store_updates(round_, record, clients)
+    return round_
+
+
+def _store_updates(round_: TrainingRound, record: RoundRecord, clients: dict[int, FLClient]) -> None:
+    round_.updates.all().delete()  # a re-run of the same round replaces its updates
+    ClientUpdate.objects.bulk_create([
+        ClientUpdate(round=round_, client=clients.get(u.node_id), node_id=str(u.node_id),
+                     partition_id=u.partition_id, phase=phase, num_examples=u.num_examples, metrics=u.metrics,
+                     duration_seconds=u.seconds, error=u.error or "")
+        for phase, items in ((UpdatePhase.TRAIN, record.train), (UpdatePhase.EVALUATE, record.evaluate))
+        for u in items])
 
 
 def _client_id(clients: dict[int, FLClient], node_id: int) -> str | None:

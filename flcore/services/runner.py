@@ -21,7 +21,7 @@ from ..choices import ClientStatus, ExecutionStatus as S, Runtime
 from ..models import AggregatedModel, FLClient, TrainingExecution
 from . import aggregation, checkpoints, training_plan
 from .locks import superlink_lock
-from .recording import record_round, record_round_started
+from .recording import record_round, record_round_failed, record_round_started
 from .superlink import superlink_tls
 from .transitions import transition
 
@@ -210,10 +210,12 @@ def run_claimed(claim: Claim) -> str:
     except runtime.ClientAppFailed as exc:
         # The nodes answered with errors (the ClientApp cannot be loaded, raised, or its model does not
         # fit): not retryable, unlike FL005's silence.
+        _record_partial(execution, exc)
         finish(execution.id, S.FAILED, error_code="FL006" if exc.incompatible else "FL003",
                error_message=str(exc)[:2000], error_details=exc.details())
         return S.FAILED
     except runtime.ClientDisconnected as exc:
+        _record_partial(execution, exc)
         finish(execution.id, S.FAILED, error_code="FL005", error_message=str(exc))
         return S.FAILED
     except runtime.SuperLinkInterrupted:
@@ -248,6 +250,12 @@ def run_claimed(claim: Claim) -> str:
     else:
         finish(execution.id, S.STOPPED, data={"lastRound": result.last_round})
     return S.STOPPED
+
+
+def _record_partial(execution: TrainingExecution, exc: runtime.ClientDisconnected) -> None:
+    """A round that trained but failed to evaluate keeps its train updates."""
+    if exc.partial is not None:
+        record_round_failed(execution, exc.partial)
 
 
 def _launch(plan: training_plan.TrainingPlan, loop: dict) -> runtime.ExecutionResult:

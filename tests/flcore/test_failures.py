@@ -55,3 +55,20 @@ def test_a_clientapp_that_raises_in_training_fails_with_fl003_and_its_round_is_c
     # The round it failed in is closed, not left collecting.
     round1 = fl_http.get(f"/fl/executions/{execution['id']}/rounds/1").json()["data"]
     assert round1["status"] == "failed" and round1["completedAt"], round1
+
+
+def test_an_app_that_trains_but_cannot_evaluate_keeps_its_train_updates(fl_http, fl_worker, join_clients, digits):
+    app = "tests.support.broken_app:evaluate_app"
+    clients = join_clients(digits[0][:2], client_app=app)
+    execution = start_execution(fl_http, clients, rounds=2, minClients=2, localEpochs=1, clientApp=app,
+                                roundTimeoutSeconds=60)
+    final = wait_for_status(fl_http, execution["id"], timeout=60)
+    assert final["status"] == "failed" and final["error"]["code"] == "FL003", final
+    assert final["error"]["details"]["phase"] == "evaluate"
+    round1 = fl_http.get(f"/fl/executions/{execution['id']}/rounds/1").json()["data"]
+    assert round1["status"] == "failed" and round1["completedAt"], round1
+    trained = [u for u in round1["updates"] if u["phase"] == "train"]
+    assert sorted(u["clientId"] for u in trained) == sorted(c.id for c in clients), round1
+    assert all(u["numExamples"] > 0 and not u["error"] for u in trained)
+    evaluated = [u for u in round1["updates"] if u["phase"] == "evaluate"]
+    assert len(evaluated) == 2 and all(REASON in u["error"] for u in evaluated), evaluated

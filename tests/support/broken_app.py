@@ -1,6 +1,7 @@
-"""A ClientApp that loads and answers fedplane's node query, but raises in every training: its
-error replies must fail the execution with FL003 naming each node. Select it with
-``config.clientApp = "tests.support.broken_app:app"``."""
+"""ClientApps that load and answer fedplane's node query, but fail: ``app`` raises in every
+training, ``evaluate_app`` trains and raises in every evaluation. Their error replies must fail
+the execution with FL003 naming each node. Select one with
+``config.clientApp = "tests.support.broken_app:app"`` (or ``:evaluate_app``)."""
 from __future__ import annotations
 
 from flwr.app import Context, Message
@@ -8,7 +9,7 @@ from flwr.clientapp import ClientApp
 
 from flcore.runtime import numpy_app
 
-__all__ = ["REASON", "app"]
+__all__ = ["REASON", "app", "evaluate_app"]
 
 REASON = "this app cannot train"
 
@@ -19,4 +20,14 @@ app.query()(numpy_app.query_handler)
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
+    raise RuntimeError(REASON)
+
+
+evaluate_app = ClientApp()
+evaluate_app.train()(numpy_app.train_handler)
+evaluate_app.query()(numpy_app.query_handler)
+
+
+@evaluate_app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
     raise RuntimeError(REASON)
