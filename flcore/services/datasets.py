@@ -97,12 +97,19 @@ def dataset_upload(*, user, name: str, chunks: Iterable[bytes], file_format: str
     root = settings.FEDPLANE_ARTIFACT_ROOT / "datasets"
     root.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
+    limit = settings.MAX_REQUEST_BODY_BYTES  # a chunked body has no Content-Length for the middleware to check
     with tempfile.NamedTemporaryFile(dir=root, suffix=f".{fmt}", delete=False) as tmp:
         for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                break
             tmp.write(chunk)
             digest.update(chunk)
-            size += len(chunk)
     staged = Path(tmp.name)
+    if size > limit:
+        staged.unlink(missing_ok=True)
+        raise DomainError(f"The upload exceeds the limit of {limit} bytes.", code="PAYLOAD_TOO_LARGE",
+                          status=413, details={"limit": limit})
     try:
         try:
             x, y = read_xy(staged)

@@ -27,3 +27,18 @@ def test_format_names_the_file_format_of_an_upload_not_a_renderer(upload):
     assert (dataset["format"], dataset["numSamples"], dataset["numClasses"]) == ("csv", 3, 2)
     wrong = upload("name=clinic-export&format=npz", CSV)
     assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "VALIDATION_ERROR", wrong.content
+
+
+def test_a_chunked_upload_past_the_body_limit_is_413_and_leaves_nothing(settings, tmp_path, django_user_model):
+    # A chunked body carries no Content-Length, so the body-size middleware cannot refuse it up front.
+    from fedplane.api.errors import DomainError
+    from flcore.models import TrainingDataset
+    from flcore.services.datasets import dataset_upload
+
+    settings.FEDPLANE_ARTIFACT_ROOT = tmp_path
+    settings.MAX_REQUEST_BODY_BYTES = 64
+    user = django_user_model.objects.create_user("uploader")
+    with pytest.raises(DomainError) as refused:
+        dataset_upload(user=user, name="big.csv", chunks=iter([CSV, CSV, CSV]))
+    assert refused.value.status == 413 and refused.value.code == "PAYLOAD_TOO_LARGE"
+    assert list((tmp_path / "datasets").iterdir()) == [] and not TrainingDataset.objects.exists()
