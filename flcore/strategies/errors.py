@@ -9,6 +9,7 @@ __all__ = [
     "InvalidStrategyOptions",
     "PluginLoadError",
     "StrategyError",
+    "TooFewUpdates",
     "UnknownStrategy",
     "WeightingError",
 ]
@@ -28,7 +29,11 @@ class UnknownStrategy(StrategyError):
 
 
 class InvalidStrategyOptions(StrategyError):
-    """Options that the chosen algorithm does not accept or cannot use."""
+    """Options that the chosen algorithm does not accept or cannot use; ``field``: the option at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PluginLoadError(StrategyError):
@@ -41,3 +46,12 @@ class WeightingError(StrategyError):
 
 class AggregationMismatch(StrategyError):
     """Client updates disagree on tensor names, shapes, or the number of weights."""
+
+
+class TooFewUpdates(StrategyError):
+    """A robust strategy got fewer valid updates than its Byzantine assumption needs."""
+
+    def __init__(self, message: str, *, needed: int, valid: int) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.valid = valid

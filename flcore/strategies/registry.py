@@ -1,6 +1,8 @@
 """Build a strategy from an execution's algorithm name, options and weights.
 
-Built in: ``fedavg``, ``fedprox``, ``fedopt`` (``optimizer`` adam|yogi|adagrad).
+Built in: the catalogue (``catalogue.CATALOGUE``: FedAvg, FedProx, the FedOpt family,
+FedAvgM, the robust ones, QFedAvg) and ``fedopt`` (``optimizer`` adam|yogi|adagrad).
+Options here are Flower's keywords; ``catalogue.flower_kwargs`` makes them from the API's.
 Plug-ins: ``plugins`` maps a name to ``"pkg.module:Class"`` or ``"pkg.module.Class"``,
 a Flower ``Strategy`` subclass built with ``**options`` (plus ``weighting=`` when it
 derives from ``KernelAggregation``). Settings supply the mapping
@@ -16,24 +18,16 @@ from typing import Any
 
 from flwr.serverapp.strategy import Strategy
 
+from .catalogue import CATALOGUE, FEDOPT_MEMBERS, SAMPLING, StrategySpec, resolve
 from .errors import InvalidStrategyOptions, PluginLoadError, UnknownStrategy
-from .fedavg import KernelAggregation, WeightedFedAvg, WeightedFedProx
-from .fedopt import WeightedFedAdagrad, WeightedFedAdam, WeightedFedYogi
+from .fedavg import KernelAggregation
 from .weights import make_weighting
 
 __all__ = ["BUILTIN", "OPTIMIZERS", "build_strategy", "load_plugin"]
 
-BUILTIN = ("fedavg", "fedprox", "fedopt")
+BUILTIN = (*CATALOGUE, "fedopt")
 OPTIMIZERS: dict[str, type[KernelAggregation]] = {
-    "adam": WeightedFedAdam,
-    "yogi": WeightedFedYogi,
-    "adagrad": WeightedFedAdagrad,
-}
-_SAMPLING = {"fraction_train", "fraction_evaluate", "min_train_nodes", "min_evaluate_nodes", "min_available_nodes"}
-_ALLOWED = {
-    "fedavg": _SAMPLING,
-    "fedprox": _SAMPLING | {"proximal_mu"},
-    "fedopt": _SAMPLING | {"optimizer", "eta", "eta_l", "beta_1", "beta_2", "tau"},
+    name: CATALOGUE[member].cls for name, member in FEDOPT_MEMBERS.items()  # type: ignore[misc]
 }
 # Options read here to build the weighting, never passed to a strategy class.
 _WEIGHT_OPTIONS = {"performance_metric", "performance_higher_is_better"}
@@ -57,12 +51,11 @@ def load_plugin(path: str) -> type[Strategy]:
     return target
 
 
-def _check(algorithm: str, options: Mapping[str, Any]) -> None:
-    unknown = set(options) - _ALLOWED[algorithm]
+def _check(spec: StrategySpec, options: Mapping[str, Any]) -> None:
+    allowed = {*SAMPLING, *(option.kwarg for option in spec.options)}
+    unknown = set(options) - allowed
     if unknown:
-        raise InvalidStrategyOptions(
-            f"{algorithm} does not take {sorted(unknown)}; allowed: {sorted(_ALLOWED[algorithm])}"
-        )
+        raise InvalidStrategyOptions(f"{spec.name} does not take {sorted(unknown)}; allowed: {sorted(allowed)}")
 
 
 def build_strategy(
@@ -89,14 +82,13 @@ def build_strategy(
             raise InvalidStrategyOptions(f"plug-in {algorithm!r}: {err}") from err
     if algorithm not in BUILTIN:
         raise UnknownStrategy(algorithm, [*BUILTIN, *plugins])
-    _check(algorithm, opts)
-    if algorithm == "fedavg":
-        return WeightedFedAvg(weighting=weighting, **opts)
-    if algorithm == "fedprox":
-        return WeightedFedProx(weighting=weighting, **opts)
-    optimizer = str(opts.pop("optimizer", "adam")).lower()
-    if optimizer not in OPTIMIZERS:
-        raise InvalidStrategyOptions(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-    if optimizer == "adagrad" and {"beta_1", "beta_2"} & opts.keys():
-        raise InvalidStrategyOptions("adagrad has no beta_1/beta_2 (Flower fixes them at 0)")
-    return OPTIMIZERS[optimizer](weighting=weighting, **opts)
+    spec = resolve(algorithm, opts.pop("optimizer", None) if algorithm == "fedopt" else None)
+    _check(spec, opts)
+    missing = [kwarg for kwarg in spec.required if kwarg not in opts]
+    if missing:
+        raise InvalidStrategyOptions(f"{spec.name} needs {missing}")
+    if spec.weighted:
+        return spec.cls(weighting=weighting, **opts)
+    if weights not in ("proportional", "uniform"):
+        raise InvalidStrategyOptions(f"{spec.name} counts every update once: client weights {weights!r} do not apply")
+    return spec.cls(**opts)

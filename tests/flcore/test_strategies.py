@@ -8,13 +8,16 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
-from flwr.serverapp.strategy import FedAdagrad, FedAdam, FedAvg, FedMedian, FedProx, FedYogi, Strategy
+from flwr.serverapp.strategy import (Bulyan, FedAdagrad, FedAdam, FedAvg, FedAvgM, FedMedian, FedProx, FedTrimmedAvg,
+                                    FedYogi, Krum, MultiKrum, QFedAvg, Strategy)
 from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
 from flwr.supercore.task_identity import TaskIdentity
 
 from flcore.strategies import (AggregationMismatch, InvalidStrategyOptions, PluginLoadError, UnknownStrategy,
                                WeightedFedAvg, array_view, build_strategy, record_view, restore_strategy_state,
                                strategy_state, weighted_average)  # fmt: skip
+from flcore.strategies.catalogue import describe, flower_kwargs, min_updates_of, resolve
+from flcore.strategies.errors import TooFewUpdates
 
 NODES = [11, 22, 33]
 SHAPES = {"conv.weight": (8, 3, 3, 3), "conv.bias": (8,), "fc.weight": (10, 200), "fc.bias": (10,)}
@@ -126,8 +129,19 @@ def test_kernel_dtypes_and_errors() -> None:
         (lambda: build_strategy("fedopt", options={"optimizer": "adam", "eta": 0.05}), lambda: FedAdam(eta=0.05)),
         (lambda: build_strategy("fedopt", options={"optimizer": "yogi"}), FedYogi),
         (lambda: build_strategy("fedopt", options={"optimizer": "adagrad", "tau": 1e-2}), lambda: FedAdagrad(tau=1e-2)),
+        (lambda: build_strategy("fedadam", options={"beta_1": 0.8}), lambda: FedAdam(beta_1=0.8)),
+        (lambda: build_strategy("fedavgm", options={"server_momentum": 0.9, "server_learning_rate": 0.5}),
+         lambda: FedAvgM(server_momentum=0.9, server_learning_rate=0.5)),
+        (lambda: build_strategy("fedmedian"), FedMedian),
+        (lambda: build_strategy("fedtrimmedavg", options={"beta": 0.34}), lambda: FedTrimmedAvg(beta=0.34)),
+        (lambda: build_strategy("krum"), Krum),
+        (lambda: build_strategy("multikrum", options={"num_nodes_to_select": 2}), lambda: MultiKrum(num_nodes_to_select=2)),
+        (lambda: build_strategy("bulyan"), Bulyan),
+        (lambda: build_strategy("qfedavg", options={"client_learning_rate": 0.1, "q": 0.5, "train_loss_key": "train-loss"}),
+         lambda: QFedAvg(client_learning_rate=0.1, q=0.5, train_loss_key="train-loss")),
     ],
-    ids=["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad"],
+    ids=["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedadam-beta", "fedavgm", "fedmedian",
+         "fedtrimmedavg", "krum", "multikrum", "bulyan", "qfedavg"],
 )
 def test_equals_flower_strategy_over_rounds(ours, theirs) -> None:
     start = arrayrecord(model(0))
@@ -165,7 +179,7 @@ def test_registry_options_plugins_and_errors() -> None:
     assert isinstance(mine, WeightedFedAvg) and mine.weighting.name == "uniform"
     with pytest.raises(UnknownStrategy) as err:
         build_strategy("scaffold", plugins=plugins)
-    assert err.value.known == ["fedavg", "fedopt", "fedprox", "median", "mine"]
+    assert {"fedavg", "fedopt", "fedprox", "krum", "median", "mine"} <= set(err.value.known)
     with pytest.raises(InvalidStrategyOptions):
         build_strategy("fedavg", options={"eta": 0.1})
     with pytest.raises(InvalidStrategyOptions):
@@ -178,10 +192,15 @@ def test_registry_options_plugins_and_errors() -> None:
         build_strategy("bad", plugins={"bad": "no.such.module:Thing"})
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "yogi", "adagrad"])
-def test_resume_from_saved_state_equals_uninterrupted_run(optimizer: str) -> None:
+@pytest.mark.parametrize(("algorithm", "options", "fields"), [
+    ("fedopt", {"optimizer": "adam", "eta": 0.05}, {"current_arrays", "m_t", "v_t"}),
+    ("fedopt", {"optimizer": "yogi", "eta": 0.05}, {"current_arrays", "m_t", "v_t"}),
+    ("fedadagrad", {"eta": 0.05}, {"current_arrays", "m_t", "v_t"}),
+    ("fedavgm", {"server_momentum": 0.9}, {"momentum_vector"}),
+], ids=["adam", "yogi", "adagrad", "fedavgm"])
+def test_resume_from_saved_state_equals_uninterrupted_run(algorithm: str, options: dict, fields: set) -> None:
     def build() -> Strategy:
-        return build_strategy("fedopt", options={"optimizer": optimizer, "eta": 0.05})
+        return build_strategy(algorithm, options=options)
 
     start = arrayrecord(model(0))
     uninterrupted, _ = run_rounds(build(), range(1, 4), start)
@@ -193,7 +212,7 @@ def test_resume_from_saved_state_equals_uninterrupted_run(optimizer: str) -> Non
     buffer.seek(0)
     with np.load(buffer) as saved:
         state = dict(saved)
-    assert {k.split("/")[0] for k in state} == {"current_arrays", "m_t", "v_t"}
+    assert {k.split("/")[0] for k in state} == fields
 
     resumed = build()
     restore_strategy_state(resumed, state)
@@ -203,3 +222,47 @@ def test_resume_from_saved_state_equals_uninterrupted_run(optimizer: str) -> Non
 
     cold, _ = run_rounds(build(), range(3, 4), after_two)  # without the state it differs
     assert not np.allclose(cold["fc.weight"].numpy(), uninterrupted["fc.weight"].numpy())
+
+
+def test_state_of_another_strategy_is_left_out() -> None:
+    """An execution that switched strategies between runs starts the new optimiser afresh."""
+    adam = build_strategy("fedadam")
+    run_rounds(adam, range(1, 2), arrayrecord(model(0)))
+    momentum = build_strategy("fedavgm", options={"server_momentum": 0.9})
+    restore_strategy_state(momentum, strategy_state(adam))
+    assert momentum.momentum_vector is None
+
+
+def test_catalogue_checks_api_options() -> None:
+    spec = resolve("krum")
+    assert flower_kwargs(spec, {"numMaliciousNodes": 2}) == {"num_malicious_nodes": 2}
+    assert min_updates_of(spec, {"num_malicious_nodes": 2}) == 7  # n > 2f + 2
+    assert min_updates_of(resolve("bulyan"), {"num_malicious_nodes": 1}) == 7  # n >= 4f + 3
+    assert min_updates_of(resolve("multikrum"), {"num_malicious_nodes": 0, "num_nodes_to_select": 5}) == 5
+    assert resolve("fedopt", "yogi").name == "fedyogi"
+    for options, field in [({"numMaliciousNodes": -1}, "numMaliciousNodes"), ({"numMaliciousNodes": 1.5}, "numMaliciousNodes"),
+                           ({"numMaliciousNodes": True}, "numMaliciousNodes"), ({"beta": 0.1}, "beta")]:
+        with pytest.raises(InvalidStrategyOptions) as err:
+            flower_kwargs(spec, options)
+        assert err.value.field == field
+    with pytest.raises(InvalidStrategyOptions, match="< 0.5"):
+        flower_kwargs(resolve("fedtrimmedavg"), {"beta": 0.5})
+    with pytest.raises(InvalidStrategyOptions, match="fedadagrad does not take"):
+        flower_kwargs(resolve("fedadagrad"), {"beta1": 0.9})
+    with pytest.raises(InvalidStrategyOptions, match="needs"):
+        build_strategy("qfedavg")
+    with pytest.raises(InvalidStrategyOptions, match="do not apply"):
+        build_strategy("krum", weights="performance")
+    listed = {entry["name"]: entry for entry in describe()}
+    assert {"fedavgm", "fedmedian", "fedtrimmedavg", "krum", "multikrum", "bulyan", "qfedavg", "fedadam", "fedyogi",
+            "fedadagrad", "fedavg", "fedprox"} <= set(listed)
+    assert {o["name"]: o["default"] for o in listed["fedtrimmedavg"]["options"]} == {"beta": 0.2}  # Flower's default
+
+
+def test_krum_refuses_too_few_updates_instead_of_skipping() -> None:
+    """Flower logs a warning and returns no model; fedplane fails the round with the reason."""
+    strategy = build_strategy("krum", options={"num_malicious_nodes": 1})  # needs 5, three reply
+    messages = list(strategy.configure_train(1, arrayrecord(model(0)), ConfigRecord(), FakeGrid()))
+    with pytest.raises(TooFewUpdates, match="at least 5 valid updates; round 1 has 3") as err:
+        strategy.aggregate_train(1, replies(messages, 1))
+    assert (err.value.needed, err.value.valid) == (5, 3)
