@@ -84,11 +84,20 @@ def run_status(
 
 
 def list_nodes(
-    address: str, insecure: bool = True, root_certificates: bytes | None = None
+    address: str,
+    insecure: bool = True,
+    root_certificates: bytes | None = None,
+    *,
+    timeout: float | None = None,
 ) -> list[NodeInfo]:
     """Every SuperNode the SuperLink knows: ``node_id``, ``status`` ("registered",
-    "online", "offline", "unregistered"), ``public_key``, ``name``, ..."""
+    "online", "offline", "unregistered"), ``public_key``, ``name``, ...
+
+    ``timeout`` (seconds) replaces Flower's 30 s for callers that answer a request."""
     client = control_client(address, insecure, root_certificates)
+    if timeout is not None:
+        # Flower's client reads its httpx client's timeout for every call and takes none itself.
+        client._client.timeout = httpx.Timeout(timeout)  # pylint: disable=protected-access
     try:
         return list(client.ListNodes(ListNodesRequest()).nodes_info)
     finally:

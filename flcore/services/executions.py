@@ -14,10 +14,11 @@ from ..choices import ClientStatus, ExecutionStatus as S, Runtime
 from ..errors import (ExecutionNotFound, InsufficientClients, InvalidTransition, ModelIncompatible,
                       PrivacyViolation)
 from ..models import AggregatedModel, FLClient, TrainingExecution
+from .superlink import online_node_ids
 from .transitions import transition
 
 __all__ = ["execution_get", "execution_create", "execution_stop", "execution_resume", "dispatch_run",
-           "available_clients"]
+           "available_clients", "deployment_capacity"]
 
 
 def execution_get(execution_id, *, for_update: bool = False) -> TrainingExecution:
@@ -28,9 +29,35 @@ def execution_get(execution_id, *, for_update: bool = False) -> TrainingExecutio
         raise ExecutionNotFound(f"Execution {execution_id} not found.", details={"executionId": str(execution_id)})
 
 
+def _available_client_rows():
+    return FLClient.objects.exclude(status__in=(ClientStatus.OFFLINE, ClientStatus.REVOKED))
+
+
 def available_clients() -> int:
     """Registered clients that are not offline (or revoked)."""
-    return FLClient.objects.exclude(status__in=(ClientStatus.OFFLINE, ClientStatus.REVOKED)).count()
+    return _available_client_rows().count()
+
+
+def deployment_capacity() -> dict[str, int | None]:
+    """How many clients an execution that names none can count on: registered clients that are not
+    offline, plus SuperNodes connected to the SuperLink that no such client accounts for.
+
+    A connected node whose id is an available client's `nodeId` is that client. Other connected nodes
+    may still be available clients whose node id fedplane has not learnt yet (a SuperNode started by
+    hand is paired with its record after its first reply; a restarted one has a new id), so only those
+    beyond that many clients count: nobody is counted twice. `connectedNodes` is None when the
+    SuperLink could not be asked; then registered clients alone count, as before.
+    """
+    node_ids = list(_available_client_rows().values_list("node_id", flat=True))
+    registered = len(node_ids)
+    online = online_node_ids()
+    if online is None:
+        return {"registeredClients": registered, "connectedNodes": None, "availableClients": registered}
+    known = {int(n) for n in node_ids if n.isdigit()}
+    unpaired_clients = registered - len(known & online)
+    unclaimed_nodes = len(online - known)
+    return {"registeredClients": registered, "connectedNodes": len(online),
+            "availableClients": registered + max(0, unclaimed_nodes - unpaired_clients)}
 
 
 def dispatch_run(execution: TrainingExecution) -> None:
@@ -74,18 +101,28 @@ def execution_create(*, user, model_type: str, algorithm: str, config: dict[str,
 
 
 def _check_deployment_clients(min_clients: int, client_ids: list[str] | None) -> None:
+    if not client_ids:  # every connected node may train: count them too
+        capacity = deployment_capacity()
+        if min_clients > capacity["availableClients"]:
+            connected = ("the SuperLink could not be asked for its connected SuperNodes"
+                         if capacity["connectedNodes"] is None else
+                         f"{capacity['connectedNodes']} SuperNode(s) are connected")
+            raise InsufficientClients(
+                f"minClients is {min_clients} but only {capacity['availableClients']} client(s) are available: "
+                f"{capacity['registeredClients']} registered and not offline, and {connected}.",
+                details={"minClients": min_clients, **capacity})
+        return
     registered = available_clients()
     if min_clients > registered:
         raise InsufficientClients(
             f"minClients is {min_clients} but only {registered} client(s) are registered and not offline.",
             details={"minClients": min_clients, "registeredClients": registered})
-    if client_ids:
-        found = set(FLClient.objects.filter(pk__in=client_ids).values_list("pk", flat=True))
-        missing = sorted(set(client_ids) - {str(pk) for pk in found})
-        if missing:
-            raise InsufficientClients("Some requested clients are not registered.", details={"missing": missing})
-        if len(client_ids) < min_clients:
-            raise InsufficientClients(f"{len(client_ids)} clients requested, minClients is {min_clients}.")
+    found = set(FLClient.objects.filter(pk__in=client_ids).values_list("pk", flat=True))
+    missing = sorted(set(client_ids) - {str(pk) for pk in found})
+    if missing:
+        raise InsufficientClients("Some requested clients are not registered.", details={"missing": missing})
+    if len(client_ids) < min_clients:
+        raise InsufficientClients(f"{len(client_ids)} clients requested, minClients is {min_clients}.")
 
 
 def _simulation_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -15,7 +15,15 @@ ALL_FL = [Scope.FL_TRAINING_EXECUTE, Scope.FL_CLIENTS_MANAGE, Scope.FL_METRICS_V
 
 
 @pytest.fixture
-def fl_api(api, make_key, settings):
+def online_nodes(monkeypatch) -> set[int]:
+    """The SuperNodes the SuperLink lists as online (none unless a test adds some)."""
+    nodes: set[int] = set()
+    monkeypatch.setattr("flcore.services.executions.online_node_ids", lambda: set(nodes))
+    return nodes
+
+
+@pytest.fixture
+def fl_api(api, make_key, settings, online_nodes):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     key, _ = make_key(ALL_FL)
     return api.auth(key)
@@ -56,8 +64,23 @@ def test_malformed_execution_is_422_and_stores_nothing(fl_api, patch, field):
 def test_min_clients_above_registered_clients_is_fl002(fl_api):
     _register(fl_api, 1)
     error = error_of(fl_api.post("/api/v1/fl/executions", _execution()), 422, "FL002")
-    assert error["details"] == {"minClients": 2, "registeredClients": 1}
+    assert error["details"] == {"minClients": 2, "registeredClients": 1, "connectedNodes": 0, "availableClients": 1}
     assert TrainingExecution.objects.count() == 0
+
+
+def test_connected_supernodes_without_a_client_record_count_towards_min_clients(fl_api, online_nodes):
+    """Without `clients` every connected node trains; one whose id is a client's `nodeId` is that client,
+    and an unknown one may be a registered client whose node id is not known yet (counted once)."""
+    known, unknown = _register(fl_api, 2)
+    data_of(fl_api.put(f"/api/v1/fl/clients/{known}/status", {"status": "active", "metadata": {"nodeId": 7}}))
+    online_nodes.update({7, 8})  # the known client's node, and one that may be `unknown`'s
+    body = _execution()
+    body["config"]["minClients"] = 3
+    error = error_of(fl_api.post("/api/v1/fl/executions", body), 422, "FL002")
+    assert error["details"] == {"minClients": 3, "registeredClients": 2, "connectedNodes": 2, "availableClients": 2}
+    online_nodes.add(9)
+    assert data_of(fl_api.post("/api/v1/fl/executions", body), 202)["data"]["status"] == "queued"
+    error_of(fl_api.post("/api/v1/fl/executions", {**body, "clients": [known, unknown]}), 422, "FL002")
 
 
 def test_unknown_execution_is_fl001_on_every_route(fl_api):
