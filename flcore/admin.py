@@ -12,9 +12,10 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from fedplane.api.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceWrittenAdmin, act, action_page, audit, bound
-from fedplane.api.errors import DomainError
+from fedplane.api.errors import DomainError, ErrorCode
 
 from .api.serializers import ExecutionCreateSerializer
+from .api.validation_codes import code_for, field_errors
 from .choices import Algorithm, ExecutionStatus
 from .models import (AggregatedModel, ClientAssignment, ClientUpdate, FLClient, PerformanceMetric, TrainingDataset,
                      TrainingExecution, TrainingRound)
@@ -169,12 +170,13 @@ class StartTrainingForm(forms.Form):
                 "config": {**body.get("config", {}), "rounds": self.cleaned_data["rounds"]}}
 
 
-def _flatten(errors, prefix: str = "") -> list[str]:
-    if isinstance(errors, dict):
-        return [m for key, value in errors.items() for m in _flatten(value, f"{prefix}{key}.")]
-    if isinstance(errors, list):
-        return [m for value in errors for m in _flatten(value, prefix)]
-    return [f"{prefix.rstrip('.')}: {errors}"]
+def _flatten(errors) -> list[str]:
+    """Each failing field as "path: message", led by the seed code the API answers for it (FL007: ...)."""
+    lines = []
+    for path, message in field_errors(errors):
+        text, code = f"{path}: {message}" if path else message, code_for(path)
+        lines.append(text if code == ErrorCode.VALIDATION_ERROR else f"{code}: {text}")
+    return lines
 
 
 @admin.register(FLClient)

@@ -3,7 +3,7 @@ from fedplane.api.errors import DomainError
 
 __all__ = ["ExecutionNotFound", "InsufficientClients", "TrainingFailed", "AggregationError",
            "ClientDisconnected", "ModelIncompatible", "PrivacyViolation", "ConvergenceFailed",
-           "ClientNotFound", "InvalidTransition", "RoundNotFound", "DatasetNotFound"]
+           "ClientNotFound", "InvalidTransition", "TrainingInProgress", "RoundNotFound", "DatasetNotFound"]
 
 
 class ExecutionNotFound(DomainError):
@@ -52,3 +52,9 @@ class RoundNotFound(DomainError):
 
 class InvalidTransition(DomainError):
     code, status, default_message = "CONFLICT", 409, "The execution cannot do that in its current state."
+
+
+class TrainingInProgress(InvalidTransition):
+    """Its training is under way (queued, running or stopping), so it cannot start again. FL003 at 409,
+    as MF005 answers a deployment already in progress: not FL005, which a client would retry."""
+    code, status, default_message = "FL003", 409, "The execution's training is already in progress."

@@ -20,7 +20,8 @@ from rest_framework.response import Response
 from .envelope import EnvelopeJSONRenderer
 from .outages import dependency_of, outage_message
 
-__all__ = ["ErrorCode", "DomainError", "NotFound", "Conflict", "exception_handler", "error_body"]
+__all__ = ["ErrorCode", "DomainError", "NotFound", "Conflict", "CodedValidationError", "exception_handler",
+           "error_body"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,15 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     code, status, default_message = ErrorCode.CONFLICT, 409, "Conflict with the current state."
+
+
+class CodedValidationError(drf.ValidationError):
+    """Field errors answered with a seed code (FL002, ...) instead of VALIDATION_ERROR: same 422,
+    same message and the same `details` naming the fields."""
+
+    def __init__(self, detail: Any, *, error_code: str) -> None:
+        super().__init__(detail)
+        self.error_code = error_code
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict:
@@ -141,9 +151,8 @@ def _handle(exc: Exception, request=None) -> Response | None:
         exc = drf.ParseError(str(exc))
 
     if isinstance(exc, drf.ValidationError):
-        return Response(
-            error_body(ErrorCode.VALIDATION_ERROR, _validation_message(exc.detail), exc.detail), status=422
-        )
+        code = getattr(exc, "error_code", ErrorCode.VALIDATION_ERROR)
+        return Response(error_body(code, _validation_message(exc.detail), exc.detail), status=422)
     if isinstance(exc, drf.APIException):
         code, status = next(
             ((c, s) for cls, (c, s) in _DRF_CODES.items() if isinstance(exc, cls)),

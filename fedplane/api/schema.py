@@ -64,7 +64,8 @@ COMPONENTS: dict[str, dict] = {
         "description": "Every refused or failed /api/v1 request. `code` is a seed code (MF001..MF008, "
                        "FL001..FL008) or a generic one (VALIDATION_ERROR, NOT_FOUND, UNAUTHORIZED, "
                        "FORBIDDEN, CONFLICT, RATE_LIMITED, SERVICE_UNAVAILABLE, ...); `details` says "
-                       "more (the invalid fields of a VALIDATION_ERROR).",
+                       "more (the invalid fields of a VALIDATION_ERROR, or of an FL002/FL006/FL007 that "
+                       "refuses an execution's config).",
         "properties": {
             "success": {"type": "boolean", "enum": [False]},
             "error": {

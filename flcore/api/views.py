@@ -19,6 +19,7 @@ from ..services import executions as execution_services
 from ..services.queue import execution_queue
 from . import schemas
 from . import serializers as s
+from .validation_codes import validated
 
 
 class ExecutionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -38,9 +39,7 @@ class ExecutionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=s.ExecutionCreateSerializer, responses={202: s.ExecutionSerializer})
     @transaction.atomic  # the response is read before the commit: no read after it can fail
     def create(self, request):
-        payload = s.ExecutionCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated(s.ExecutionCreateSerializer(data=request.data))
         execution = execution_services.execution_create(
             user=request.user, model_type=data["modelType"], algorithm=data["algorithm"], config=data["config"],
             privacy_config=data.get("privacyConfig"), client_ids=[str(c) for c in data.get("clients", [])],
@@ -60,11 +59,9 @@ class ExecutionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=s.ResumeSerializer, responses={202: s.ExecutionSerializer})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        payload = s.ResumeSerializer(data=request.data or {})
-        payload.is_valid(raise_exception=True)
+        data = validated(s.ResumeSerializer(data=request.data or {}))
         execution = execution_services.execution_resume(
-            execution_id=pk, from_round=payload.validated_data.get("fromRound"),
-            adjust_config=payload.validated_data.get("adjustConfig"))
+            execution_id=pk, from_round=data.get("fromRound"), adjust_config=data.get("adjustConfig"))
         return Response(s.ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: s.ExecutionPartitioningSerializer})

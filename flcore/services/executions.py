@@ -8,11 +8,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from fedplane.api.errors import DomainError
-
 from ..choices import ClientStatus, ExecutionStatus as S, Runtime
 from ..errors import (ExecutionNotFound, InsufficientClients, InvalidTransition, ModelIncompatible,
-                      PrivacyViolation)
+                      PrivacyViolation, TrainingInProgress)
 from ..models import AggregatedModel, FLClient, TrainingExecution
 from .superlink import online_node_ids
 from .transitions import transition
@@ -182,8 +180,8 @@ def execution_resume(*, execution_id, from_round: int | None = None,
     """Run again from round `from_round`'s checkpoint (default: the last one stored)."""
     execution = execution_get(execution_id, for_update=True)
     if execution.status not in (S.STOPPED, S.FAILED, S.COMPLETED):
-        raise InvalidTransition(f"Execution is {execution.status}; only stopped, failed or completed ones resume.",
-                                details={"status": execution.status})
+        raise TrainingInProgress(f"Execution is {execution.status}; only stopped, failed or completed ones resume.",
+                                 details={"status": execution.status})
     checkpoints = AggregatedModel.objects.filter(execution=execution)
     if from_round is None:
         last = checkpoints.order_by("-round_number").first()
@@ -193,9 +191,9 @@ def execution_resume(*, execution_id, from_round: int | None = None,
                                 details={"available": list(checkpoints.values_list("round_number", flat=True))})
     config = {**execution.config, **(adjust_config or {})}
     if execution.runtime == Runtime.SIMULATION and int(config["minClients"]) > int(config["numSupernodes"]):
-        raise DomainError(f"minClients can be at most numSupernodes ({config['numSupernodes']}).",
-                          code="VALIDATION_ERROR", status=422,
-                          details={"minClients": config["minClients"], "numSupernodes": config["numSupernodes"]})
+        raise InsufficientClients(f"minClients can be at most numSupernodes ({config['numSupernodes']}).",
+                                  details={"minClients": config["minClients"],
+                                           "numSupernodes": config["numSupernodes"]})
     if int(config.get("rounds", execution.total_rounds)) <= from_round:
         raise InvalidTransition(f"Nothing to run: rounds is {config.get('rounds')} and from_round is {from_round}.")
     execution.config, execution.total_rounds = config, int(config["rounds"])

@@ -70,6 +70,10 @@ def test_start_training_shows_validation_and_domain_errors_on_the_form(console, 
     bad = console.action(FLClient, "start_training", fl_clients, apply="Start training", algorithm="fedavg",
                          rounds="2", config=json.dumps({"config": {"minClients": 3, "localEpochs": 0}}))
     assert bad.status_code == 200 and "localEpochs" in bad.content.decode()
+    private = console.action(FLClient, "start_training", fl_clients, apply="Start training", algorithm="fedavg",
+                             rounds="2", config=json.dumps({"config": {"minClients": 3},
+                                                            "privacyConfig": {"differential_privacy": True}}))
+    assert "FL007: privacyConfig.epsilon: required" in private.content.decode()  # the API's code for the field
     too_few = console.action(FLClient, "start_training", fl_clients[:2], apply="Start training", algorithm="fedavg",
                              rounds="2", config=json.dumps({"config": {"minClients": 3}}))
     assert too_few.status_code == 200 and "FL002: 2 clients requested" in too_few.content.decode()

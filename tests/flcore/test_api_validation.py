@@ -44,20 +44,27 @@ def _execution(**overrides) -> dict:
     return body
 
 
-@pytest.mark.parametrize("patch, field", [
-    ({"algorithm": "fedmagic"}, "algorithm"),
-    ({"modelType": "poetry"}, "modelType"),
-    ({"config": {"rounds": -1, "minClients": 2}}, "rounds"),
-    ({"config": {"rounds": "ten", "minClients": 2}}, "rounds"),
-    ({"config": {"rounds": 3, "minClients": 2, "clientFraction": 1.5}}, "clientFraction"),
-    ({"config": {"rounds": 3, "minClients": 2, "learningRate": 0}}, "learningRate"),
-    ({"config": {"rounds": 3, "minClients": 2, "roundz": 3}}, "roundz"),
-    ({"privacyConfig": {"differential_privacy": True}}, "epsilon"),
+@pytest.mark.parametrize("patch, field, code", [
+    ({"algorithm": "fedmagic"}, "algorithm", "VALIDATION_ERROR"),
+    ({"config": {"rounds": -1, "minClients": 2}}, "rounds", "VALIDATION_ERROR"),
+    ({"config": {"rounds": "ten", "minClients": 2}}, "rounds", "VALIDATION_ERROR"),
+    ({"config": {"rounds": 3, "minClients": 2, "clientFraction": 1.5}}, "clientFraction", "VALIDATION_ERROR"),
+    ({"config": {"rounds": 3, "minClients": 2, "learningRate": 0}}, "learningRate", "VALIDATION_ERROR"),
+    ({"config": {"rounds": 3, "minClients": 2, "roundz": 3}}, "roundz", "VALIDATION_ERROR"),
+    # the first failing field decides: rounds (generic) before minClients (FL002)
+    ({"config": {"rounds": 0, "minClients": 0}}, "rounds", "VALIDATION_ERROR"),
+    ({"clients": ["not-a-uuid"]}, "clients", "FL002"),
+    ({"config": {"rounds": 3, "minClients": 0}}, "minClients", "FL002"),
+    ({"modelType": "poetry"}, "modelType", "FL006"),
+    ({"config": {"rounds": 3, "minClients": 2, "inputDim": 0}}, "inputDim", "FL006"),
+    ({"config": {"rounds": 3, "minClients": 2, "clientApp": "not a module path"}}, "clientApp", "FL006"),
+    ({"privacyConfig": {"differential_privacy": True}}, "epsilon", "FL007"),
+    ({"privacyConfig": {"differential_privacy": True, "epsilon": 1.0, "delta": 0.5}}, "delta", "FL007"),
 ])
-def test_malformed_execution_is_422_and_stores_nothing(fl_api, patch, field):
+def test_malformed_execution_is_422_with_its_fields_code_and_stores_nothing(fl_api, patch, field, code):
     _register(fl_api, 2)
-    error = error_of(fl_api.post("/api/v1/fl/executions", _execution(**patch)), 422, "VALIDATION_ERROR")
-    assert field in str(error["details"]) or field in error["message"]
+    error = error_of(fl_api.post("/api/v1/fl/executions", _execution(**patch)), 422, code)
+    assert field in str(error["details"]) and field in error["message"]
     assert TrainingExecution.objects.count() == 0
 
 
@@ -95,6 +102,10 @@ def test_accepted_execution_is_202_pending_then_stops_at_once_and_resume_needs_a
     clients = _register(fl_api, 2)
     created = data_of(fl_api.post("/api/v1/fl/executions", _execution(clients=clients)), 202)["data"]
     assert created["status"] == "queued" and created["totalRounds"] == 3 and created["currentRound"] == 0
+    in_progress = error_of(fl_api.post(f"/api/v1/fl/executions/{created['id']}/resume", {}), 409, "FL003")
+    assert in_progress["details"] == {"status": "queued"}
+    error_of(fl_api.post(f"/api/v1/fl/executions/{created['id']}/resume",
+                         {"adjustConfig": {"minClients": 0}}), 422, "FL002")  # the body is checked first
     stopped = data_of(fl_api.post(f"/api/v1/fl/executions/{created['id']}/stop", {"reason": "not today"}), 202)
     assert stopped["data"]["status"] == "stopped" and stopped["data"]["stopReason"] == "not today"
     error_of(fl_api.post(f"/api/v1/fl/executions/{created['id']}/stop", {}), 409, "CONFLICT")
