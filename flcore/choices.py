@@ -31,9 +31,20 @@ class ModelType(models.TextChoices):
 
 
 class Algorithm(models.TextChoices):
+    """Built-in strategies (flcore/strategies/catalogue.py); plug-ins come from FLCORE_STRATEGY_PLUGINS."""
     FEDAVG = "fedavg"
     FEDPROX = "fedprox"
-    FEDOPT = "fedopt"
+    FEDOPT = "fedopt"  # the FedOpt family, config.optimizer picks adam (default), yogi or adagrad
+    FEDADAM = "fedadam"
+    FEDYOGI = "fedyogi"
+    FEDADAGRAD = "fedadagrad"
+    FEDAVGM = "fedavgm"
+    FEDMEDIAN = "fedmedian"
+    FEDTRIMMEDAVG = "fedtrimmedavg"
+    KRUM = "krum"
+    MULTIKRUM = "multikrum"
+    BULYAN = "bulyan"
+    QFEDAVG = "qfedavg"
 
 
 class ClientStatus(models.TextChoices):

@@ -10,7 +10,7 @@ from .serializers import ClientSerializer
 __all__ = ["AggregationStatusSerializer", "AggregationTriggeredSerializer", "TrainingMetricsSerializer",
            "SystemMetricsSerializer", "DataDistributionSerializer", "FlowerConnectionSerializer",
            "ClientMetricsSerializer", "ClientRegisteredSerializer", "AssignmentSerializer", "UnassignedSerializer",
-           "RoundMetricsSerializer"]
+           "RoundMetricsSerializer", "StrategyCatalogueSerializer"]
 
 _FREE = {"help_text": "free-form"}
 
@@ -149,3 +149,28 @@ class RoundMetricsSerializer(serializers.Serializer):
     participation = serializers.DictField(help_text="{clients, lostNodes, examples}")
     clients = serializers.ListField(child=serializers.DictField(), help_text="{clientId, nodeId, phase, numExamples, "
                                                                             "metrics, durationSeconds}")
+
+
+class StrategyOptionSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="its key in config.strategyOptions")
+    type = serializers.ChoiceField(choices=["int", "float", "str"])
+    range = serializers.CharField(allow_null=True)
+    default = serializers.JSONField(allow_null=True, help_text="Flower's default; null: none (fedplane fills it)")
+    description = serializers.CharField()
+
+
+class StrategyEntrySerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="the execution's algorithm")
+    summary = serializers.CharField()
+    clientWeights = serializers.BooleanField(help_text="takes the aggregation weights (proportional, uniform, "
+                                                       "performance); the others count each update once")
+    byzantineRobust = serializers.BooleanField()
+    meanBased = serializers.BooleanField()
+    checkpointState = serializers.ListField(child=serializers.CharField(),
+                                            help_text="optimiser state a checkpoint keeps for a resume")
+    options = StrategyOptionSerializer(many=True)
+
+
+class StrategyCatalogueSerializer(serializers.Serializer):
+    strategies = StrategyEntrySerializer(many=True)
+    plugins = serializers.ListField(child=serializers.CharField(), help_text="FLCORE_STRATEGY_PLUGINS names")

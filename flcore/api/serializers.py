@@ -29,6 +29,14 @@ class PartitioningSerializer(StrictSerializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
 
 
+class DivergenceSerializer(StrictSerializer):
+    """Stop a diverging training with FL008: a non-finite loss, or one above factor x its best for rounds in a row."""
+    metric = serializers.CharField(max_length=64, default="eval-loss",
+                                   help_text="a loss (lower is better) from the round's evaluate or train metrics")
+    factor = serializers.FloatField(min_value=1.0, max_value=1e6, default=2.0)
+    rounds = serializers.IntegerField(min_value=1, max_value=10_000, default=3)
+
+
 class TrainingConfigSerializer(StrictSerializer):
     rounds = serializers.IntegerField(min_value=1, max_value=10_000)
     minClients = serializers.IntegerField(min_value=1, max_value=10_000)
@@ -45,6 +53,10 @@ class TrainingConfigSerializer(StrictSerializer):
     proximalMu = serializers.FloatField(min_value=0.0, required=False)
     optimizer = serializers.ChoiceField(choices=["adam", "yogi", "adagrad"], required=False)
     serverLearningRate = serializers.FloatField(min_value=1e-9, required=False)
+    divergence = DivergenceSerializer(required=False)
+    strategyOptions = serializers.DictField(
+        required=False, help_text="the algorithm's options, camelCase (GET /api/v1/fl/strategies lists them); "
+                                  "a plug-in takes its constructor's keywords")
     clientApp = serializers.RegexField(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", required=False)
     roundTimeoutSeconds = serializers.IntegerField(min_value=1, default=600)
     connectTimeoutSeconds = serializers.IntegerField(min_value=1, default=120)
@@ -298,7 +310,9 @@ class ClientUpdateSerializer(serializers.ModelSerializer):
     class Meta:
         model = ClientUpdate
         fields = ["clientId", "nodeId", "partitionId", "phase", "numExamples", "metrics", "durationSeconds",
-                  "error"]
+                  "error", "rejection"]
+        extra_kwargs = {"rejection": {"help_text": "why the server kept this update out of the aggregate "
+                                                   "(non-finite values, wrong keys, shapes or dtypes); empty: used"}}
 
 
 class ModelReferenceSerializer(serializers.ModelSerializer):

@@ -17,6 +17,7 @@ urlpatterns = [
          name="fl-round-metrics"),
     path("executions/<str:execution_pk>/rounds/<int:pk>/checkpoint", rounds.as_view({"get": "checkpoint"}),
          name="fl-round-checkpoint"),
+    path("strategies", views_aggregation.StrategyCatalogueView.as_view(), name="fl-strategies"),
     path("aggregation/<str:execution_pk>/status", views_aggregation.AggregationStatusView.as_view(),
          name="fl-aggregation-status"),
     path("aggregation/<str:execution_pk>/configure", views_aggregation.AggregationConfigureView.as_view(),

@@ -1,6 +1,7 @@
 """Aggregation endpoints: status, configure, manual trigger, aggregated-model download."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -11,8 +12,19 @@ from fedplane.api.negotiation import FormatIsTheViewsParameter
 from fedplane.api.scopes import Scope
 
 from ..services import aggregation
+from ..strategies.catalogue import describe
 from . import schemas
 from . import serializers as s
+
+
+class StrategyCatalogueView(APIView):
+    """Every strategy an execution may name as its algorithm, with its options."""
+
+    required_scopes = {"read": Scope.FL_METRICS_VIEW}
+
+    @extend_schema(responses=schemas.StrategyCatalogueSerializer)
+    def get(self, request):
+        return Response({"strategies": describe(), "plugins": sorted(settings.FLCORE_STRATEGY_PLUGINS)})
 
 
 class AggregationStatusView(APIView):

@@ -44,6 +44,7 @@ class ClientUpdate(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     duration_seconds = models.FloatField(default=0)
     error = models.TextField(blank=True)
+    rejection = models.TextField(blank=True)  # why the server kept this update out of the aggregate
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

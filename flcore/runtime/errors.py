@@ -9,8 +9,10 @@ import re
 from typing import Any
 
 __all__ = [
+    "AggregationFailed",
     "ClientAppFailed",
     "ClientDisconnected",
+    "Diverged",
     "FlowerRuntimeError",
     "InsufficientClients",
     "ProcessStartError",
@@ -123,3 +125,32 @@ class SuperLinkInterrupted(FlowerRuntimeError):
     def __init__(self, pending: int):
         super().__init__(f"the SuperLink was unreachable while {pending} repl(ies) were pending")
         self.pending = pending
+
+
+class AggregationFailed(FlowerRuntimeError):
+    """A round could not produce a model from what the clients sent: too few valid updates after
+    screening, or the strategy refused them (FL004; FL006 when every rejected update does not fit
+    the model's structure). ``partial``: the round's record, rejected updates included."""
+
+    partial: Any = None
+
+    def __init__(self, message: str, *, round_number: int, rejected: list[dict] | None = None,
+                 incompatible: bool = False) -> None:
+        super().__init__(message)
+        self.round_number = round_number
+        self.rejected = rejected or []
+        self.incompatible = incompatible
+
+    def details(self) -> dict:
+        return {"round": self.round_number, "rejectedUpdates": self.rejected}
+
+
+class Diverged(FlowerRuntimeError):
+    """The training diverged by the execution's own rule (FL008)."""
+
+    def __init__(self, message: str, details: dict) -> None:
+        super().__init__(message)
+        self._details = details
+
+    def details(self) -> dict:
+        return self._details

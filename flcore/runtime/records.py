@@ -27,6 +27,7 @@ class ClientUpdate:
     metrics: dict[str, Metric]
     seconds: float  # ClientApp handler time if reported, else push-to-reply time
     error: str | None = None
+    rejection: str | None = None  # the server kept this update out of the aggregate (NaN, wrong shape, ...)
 
     @property
     def client_id(self) -> str | None:

@@ -16,9 +16,14 @@ from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp.strategy import Strategy
 
 from .discovery import reply_info
-from .errors import ClientAppFailed, ClientDisconnected, FlowerRuntimeError, TooManyFailures
+from flwr.serverapp.exception import AggregationError as FlowerAggregationError
+from flwr.serverapp.exception import InconsistentMessageReplies
+
+from ..strategies.errors import StrategyError
+from .errors import AggregationFailed, ClientAppFailed, ClientDisconnected, TooManyFailures
 from .grid import Exchange, ExchangeMixin
 from .records import ClientUpdate, Metric, RoundRecord, RoundSettings, Straggler
+from .screening import Rejection, screen
 
 __all__ = ["Driver", "exchange_phase", "run_round", "stragglers_of", "updates_of"]
 
@@ -42,7 +47,8 @@ class Driver(Protocol):
     def finish(self, status: str, details: str = "") -> None: ...
 
 
-def updates_of(driver: Driver, exchange: Exchange) -> list[ClientUpdate]:
+def updates_of(driver: Driver, exchange: Exchange,
+               rejected: Mapping[int, Rejection] | None = None) -> list[ClientUpdate]:
     """Per-node results of one phase, attributed through the replies' node config."""
     updates = []
     for node, reply in exchange.answered:
@@ -61,6 +67,7 @@ def updates_of(driver: Driver, exchange: Exchange) -> list[ClientUpdate]:
                 metrics=metrics,
                 seconds=seconds if seconds is not None else exchange.seconds[node],
                 error=reply.error.reason if reply.has_error() else None,
+                rejection=rejected[node].reason if rejected and node in rejected else None,
             )
         )
     return updates
@@ -115,12 +122,66 @@ def exchange_phase(
     return exchange
 
 
+def _listed(rejected: Mapping[int, Rejection]) -> list[dict]:
+    return [{"nodeId": str(node), "reason": r.reason} for node, r in sorted(rejected.items())]
+
+
+def _too_few_valid(round_number: int, train: Exchange, sampled: int, rejected: Mapping[int, Rejection],
+                   settings: RoundSettings) -> AggregationFailed | None:
+    """Screening took updates out: fail the round when too few valid ones remain (as for silence)."""
+    if not rejected:
+        return None
+    errors = sum(1 for _, reply in train.answered if reply.has_error())
+    valid = len(train.answered) - errors - len(rejected)
+    failed = len(train.missing) + errors + len(rejected)
+    required = min(settings.min_responders or 1, sampled)
+    if valid >= required and failed <= settings.accepted_failure_fraction * sampled:
+        return None
+    listed = "; ".join(f"node {node}: {r.reason}" for node, r in sorted(rejected.items()))
+    return AggregationFailed(
+        f"round {round_number}: {len(rejected)} update(s) rejected, {valid} valid, {required} required "
+        f"({failed} of {sampled} sampled failed, at most {settings.accepted_failure_fraction:.0%} may); {listed}",
+        round_number=round_number, rejected=_listed(rejected),
+        incompatible=all(r.incompatible for r in rejected.values()))
+
+
 def _with_error_replies(cause: ClientDisconnected, exchange: Exchange, phase: str) -> ClientDisconnected:
     """Error replies are a cause a retry will not fix: say so (ClientAppFailed) rather than 'no reply'."""
     found = exchange.node_errors()
     result = ClientAppFailed.of(cause, phase, found, exchange.missing) if found else cause
     result.exchange = exchange
     return result
+
+
+def _aggregate(driver: Driver, strategy: Strategy, round_number: int, arrays: ArrayRecord, train: Exchange,
+               sampled: list[int], settings: RoundSettings) -> tuple[ArrayRecord, Any, dict[int, Rejection]]:
+    """Screen the train replies, then aggregate what is valid; a round that cannot give a model
+    raises AggregationFailed with the round's updates (rejected ones too) for the record."""
+    kept, rejected = screen(train.replies, arrays)
+    failure = _too_few_valid(round_number, train, len(sampled), rejected, settings)
+    new_arrays, train_metrics = None, None
+    if failure is None:
+        try:
+            new_arrays, train_metrics = strategy.aggregate_train(round_number, kept)
+        except (StrategyError, FlowerAggregationError, InconsistentMessageReplies) as err:
+            failure = AggregationFailed(f"round {round_number}: {err}", round_number=round_number,
+                                        rejected=_listed(rejected),
+                                        incompatible=isinstance(err, InconsistentMessageReplies))
+    if new_arrays is None and failure is None:
+        failed = sorted(set(train.missing) | {n for n, r in train.answered if r.has_error()})
+        if failed:  # e.g. DP wrappers refuse a round that lost any sampled client
+            ok = sum(1 for _, reply in train.answered if not reply.has_error())
+            raise _with_error_replies(ClientDisconnected(round_number, ok, len(sampled), failed),
+                                      train, "train")
+        failure = AggregationFailed(f"round {round_number}: the strategy produced no model",
+                                    round_number=round_number, rejected=_listed(rejected))
+    if failure is not None:
+        failure.partial = RoundRecord(
+            run_id=driver.run_id, round_number=round_number, node_ids=sampled,
+            train=updates_of(driver, train, rejected), evaluate=[], arrays={}, train_metrics={},
+            evaluate_metrics={}, lost_node_ids=sorted(train.missing), settings=settings)
+        raise failure
+    return new_arrays, train_metrics, rejected
 
 
 def run_round(  # pylint: disable=too-many-arguments
@@ -159,14 +220,7 @@ def run_round(  # pylint: disable=too-many-arguments
         on_round_start(round_number, sampled)
     train = exchange_phase(driver, train_messages, round_number, settings)
     t_train = time.monotonic()
-    new_arrays, train_metrics = strategy.aggregate_train(round_number, train.replies)
-    if new_arrays is None:
-        failed = sorted(set(train.missing) | {n for n, r in train.answered if r.has_error()})
-        if failed:  # e.g. DP wrappers refuse a round that lost any sampled client
-            ok = sum(1 for _, reply in train.answered if not reply.has_error())
-            raise _with_error_replies(ClientDisconnected(round_number, ok, len(train_messages), failed),
-                                      train, "train")
-        raise FlowerRuntimeError(f"round {round_number}: strategy produced no model")
+    new_arrays, train_metrics, rejected = _aggregate(driver, strategy, round_number, arrays, train, sampled, settings)
     t_agg = time.monotonic()
     messages = list(
         strategy.configure_evaluate(
@@ -180,7 +234,7 @@ def run_round(  # pylint: disable=too-many-arguments
         failed = err.exchange or Exchange()
         err.partial = RoundRecord(
             run_id=driver.run_id, round_number=round_number, node_ids=sampled,
-            train=updates_of(driver, train), evaluate=updates_of(driver, failed), arrays={},
+            train=updates_of(driver, train, rejected), evaluate=updates_of(driver, failed), arrays={},
             train_metrics=dict(train_metrics or {}), evaluate_metrics={},
             lost_node_ids=sorted(set(train.missing) | set(failed.missing)), settings=settings)
         raise
@@ -188,7 +242,7 @@ def run_round(  # pylint: disable=too-many-arguments
         strategy.aggregate_evaluate(round_number, evaluate.replies) if messages else None
     )
     t_end = time.monotonic()
-    train_updates, evaluate_updates = updates_of(driver, train), updates_of(driver, evaluate)
+    train_updates, evaluate_updates = updates_of(driver, train, rejected), updates_of(driver, evaluate)
     record = RoundRecord(
         run_id=driver.run_id,
         round_number=round_number,

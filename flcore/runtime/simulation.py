@@ -171,13 +171,16 @@ def run_simulation(
     if not isinstance(client_app, ClientApp):
         raise SimulationUnavailable(f"{rounds.clientapp} is not a Flower ClientApp")
     resources = dict(client_resources or {"num_cpus": 1, "num_gpus": 0.0})
-    outcome: dict[str, ExecutionResult] = {}
+    outcome: dict[str, Any] = {}
     server_app = ServerApp()
 
     @server_app.main()
     def _drive(grid: Grid, _context: Context) -> None:
         try:
             outcome["result"] = rounds.run(SimulationDriver(grid))
+        except Exception as exc:  # the engine only logs its ServerApp's errors: hand ours to the caller
+            outcome["error"] = exc
+            raise
         finally:
             if on_thread_exit is not None:
                 on_thread_exit()
@@ -203,6 +206,8 @@ def run_simulation(
     finally:
         TaskIdentity.task_id = TaskIdentity.run_id = TaskIdentity.node_id = None  # type: ignore[assignment]
         _stop_ray()
+    if "error" in outcome:
+        raise outcome["error"]
     if "result" not in outcome:
         raise FlowerRuntimeError("the simulation ended before its ServerApp finished")
     return outcome["result"]

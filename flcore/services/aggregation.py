@@ -7,11 +7,12 @@ from django.db import transaction
 from fedplane.api.errors import DomainError
 from fedplane.events.services import emit
 
-from ..choices import ExecutionStatus as S
+from ..choices import Algorithm, ExecutionStatus as S
 from ..errors import AggregationError, InvalidTransition, PrivacyViolation, RoundNotFound
 from ..models import AggregatedModel, FLClient
 from ..runtime.records import RoundDirective
 from .executions import execution_get
+from .strategy_options import check_strategy
 from .training_plan import round_settings_of
 
 __all__ = ["aggregation_status", "aggregation_configure", "aggregation_trigger", "trigger_take",
@@ -53,8 +54,10 @@ def aggregation_configure(*, execution_id, weights: str | None = None, strategy:
     settings (roundTimeoutSeconds, minResponders, acceptedFailureFraction) from its next round,
     weights and strategy from its next start or resume."""
     execution = execution_get(execution_id, for_update=True)
-    if strategy and strategy not in ("fedavg", "fedprox", "fedopt", "custom", *settings.FLCORE_STRATEGY_PLUGINS):
+    if strategy and strategy not in (*Algorithm.values, "custom", *settings.FLCORE_STRATEGY_PLUGINS):
         raise AggregationError(f"unknown strategy {strategy!r}", details={"strategy": strategy})
+    if strategy and strategy != "custom":
+        _check_switch(execution, strategy)
     if validation and validation.get("enabled") and validation.get("threshold") is None:
         raise DomainError("validation.threshold is required when validation is enabled",
                           code="VALIDATION_ERROR", status=422)
@@ -71,6 +74,19 @@ def aggregation_configure(*, execution_id, weights: str | None = None, strategy:
     execution.save(update_fields=["aggregation_config", "updated_at"])
     emit("aggregation.configured", {"executionId": str(execution.id), **config})
     return aggregation_status(execution_id=execution.id)
+
+
+def _check_switch(execution, strategy: str) -> None:
+    """The execution's options and clients must suit the strategy it switches to (FL004 otherwise)."""
+    try:
+        check_strategy(strategy, execution.config)
+    except DomainError as err:
+        raise AggregationError(f"cannot switch to {strategy}: {err.message}",
+                               details={"strategy": strategy, **err.details}) from err
+    if execution.privacy_config.get("differential_privacy") or execution.privacy_config.get("secure_aggregation"):
+        if strategy not in ("fedavg", "fedprox"):
+            raise PrivacyViolation("differential privacy and secure aggregation need fedavg or fedprox",
+                                   details={"strategy": strategy})
 
 
 @transaction.atomic

@@ -12,6 +12,7 @@ from ..choices import ClientStatus, ExecutionStatus as S, Runtime
 from ..errors import (ExecutionNotFound, InsufficientClients, InvalidTransition, ModelIncompatible,
                       PrivacyViolation, TrainingInProgress)
 from ..models import AggregatedModel, FLClient, TrainingExecution
+from .strategy_options import check_strategy
 from .superlink import online_node_ids
 from .transitions import transition
 
@@ -81,6 +82,7 @@ def execution_create(*, user, model_type: str, algorithm: str, config: dict[str,
     else:
         _check_deployment_clients(min_clients, client_ids)
     _check_privacy(algorithm, privacy_config or {}, min_clients)
+    check_strategy(algorithm, config)
     execution = TrainingExecution.objects.create(
         model_type=model_type, algorithm=algorithm, config=config, privacy_config=privacy_config or {},
         aggregation_config=aggregation_config or {}, total_rounds=int(config["rounds"]), created_by=user,
@@ -151,10 +153,10 @@ def _check_privacy(algorithm: str, privacy: dict[str, Any], min_clients: int) ->
         if min_clients < 3:
             raise PrivacyViolation("secure_aggregation needs minClients of at least 3: SecAgg+ shares each "
                                    "client's secrets among the others.", details={"minClients": min_clients})
-    if privacy.get("differential_privacy") and algorithm == "fedopt":
-        raise PrivacyViolation("Differential privacy needs fedavg or fedprox: Flower adds the noise after "
-                               "FedOpt's server optimiser step, which would void the guarantee.",
-                               details={"algorithm": algorithm})
+    if privacy.get("differential_privacy") and algorithm not in ("fedavg", "fedprox"):
+        raise PrivacyViolation("Differential privacy needs fedavg or fedprox: the noise is calibrated to the "
+                               "plain mean of clipped updates, which a server optimiser, a median or a "
+                               "selection would void.", details={"algorithm": algorithm})
 
 
 @transaction.atomic

@@ -1,6 +1,9 @@
 """Record what Flower reported about a round: rounds, client updates, model, metrics, events."""
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import psutil
 from django.db import transaction
 from django.utils import timezone
@@ -38,6 +41,23 @@ def record_round_started(execution_id, round_number: int, node_ids: list[int]) -
                                "sampledNodes": len(node_ids)})
 
 
+def _finite(metrics: dict) -> dict:
+    def value(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return [value(x) for x in v] if isinstance(v, list) else v
+    return {key: value(v) for key, v in metrics.items()}
+
+
+def json_safe(record: RoundRecord) -> RoundRecord:
+    """The record with NaN/Inf metrics as null: JSON has no such numbers (PostgreSQL's jsonb refuses
+    them), and a diverging client's loss is no reason to lose its round."""
+    return replace(record, train_metrics=_finite(record.train_metrics),
+                   evaluate_metrics=_finite(record.evaluate_metrics),
+                   train=[replace(u, metrics=_finite(u.metrics)) for u in record.train],
+                   evaluate=[replace(u, metrics=_finite(u.metrics)) for u in record.evaluate])
+
+
 @transaction.atomic
 def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact: StoredArtifact,
                  accepted: bool, privacy: dict | None, state_path: str = "", model_spec: dict) -> TrainingRound:
@@ -47,6 +67,7 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
     number of statements whether 5 or 500 clients took part.
     """
     execution_id = str(execution.id)
+    record = json_safe(record)
     clients = clients_by_node(record)
     round_, _ = TrainingRound.objects.update_or_create(
         execution=execution, round_number=record.round_number,
@@ -76,7 +97,7 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
         PerformanceMetric(execution=execution, kind="system", node_type="server", name=name, value=value,
                           round_number=record.round_number, recorded_at=now)
         for name, value in _server_readings(artifact.size_bytes).items()])
-    trained = [u for u in record.train if not u.error]  # an error reply (e.g. expired) is no update
+    trained = [u for u in record.train if not u.error and not u.rejection]  # an error reply (e.g. expired) is no update
     participants = {c.pk for n, c in clients.items() if n in {u.node_id for u in trained}}
     FLClient.objects.filter(pk__in=participants).update(last_seen=now, status=ClientStatus.TRAINING)
     moved = []
@@ -99,6 +120,7 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
     events += [NewEvent("client.left", {
         "executionId": execution_id, "round": record.round_number, "nodeId": str(node_id),
         "clientId": _client_id(clients, node_id)}, severity="warning") for node_id in record.lost_node_ids]
+    events += _rejected_events(execution_id, record, clients)
     events += [
         NewEvent("model.aggregated", {"executionId": execution_id, "round": record.round_number,
                                       "sha256": artifact.sha256, "sizeBytes": artifact.size_bytes,
@@ -116,6 +138,7 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
 def record_round_failed(execution: TrainingExecution, record: RoundRecord) -> TrainingRound:
     """A round that failed after training (its evaluation failed): its updates are kept, the round
     is closed as failed, and no model is stored."""
+    record = json_safe(record)
     clients = clients_by_node(record)
     round_, _ = TrainingRound.objects.update_or_create(
         execution=execution, round_number=record.round_number,
@@ -123,6 +146,7 @@ def record_round_failed(execution: TrainingExecution, record: RoundRecord) -> Tr
                   "lost_node_ids": [str(n) for n in record.lost_node_ids], "settings": _settings(record.settings),
                   "metrics": {"train": record.train_metrics}, "completed_at": timezone.now()})
     _store_updates(round_, record, clients)
+    emit_many(_rejected_events(str(execution.id), record, clients))
     return round_
 
 
@@ -131,9 +155,16 @@ def _store_updates(round_: TrainingRound, record: RoundRecord, clients: dict[int
     ClientUpdate.objects.bulk_create([
         ClientUpdate(round=round_, client=clients.get(u.node_id), node_id=str(u.node_id),
                      partition_id=u.partition_id, phase=phase, num_examples=u.num_examples, metrics=u.metrics,
-                     duration_seconds=u.seconds, error=u.error or "")
+                     duration_seconds=u.seconds, error=u.error or "", rejection=u.rejection or "")
         for phase, items in ((UpdatePhase.TRAIN, record.train), (UpdatePhase.EVALUATE, record.evaluate))
         for u in items])
+
+
+def _rejected_events(execution_id: str, record: RoundRecord, clients: dict[int, FLClient]) -> list[NewEvent]:
+    return [NewEvent("client.update_rejected", {
+        "executionId": execution_id, "round": record.round_number, "nodeId": str(u.node_id),
+        "clientId": _client_id(clients, u.node_id), "reason": u.rejection}, severity="warning")
+        for u in record.train if u.rejection]
 
 
 def _client_id(clients: dict[int, FLClient], node_id: int) -> str | None:

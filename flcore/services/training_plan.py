@@ -11,6 +11,7 @@ from ..models import ClientAssignment, TrainingExecution
 from ..runtime.records import RoundRecord, RoundSettings
 from . import checkpoints
 from .privacy_plan import apply_privacy, dp_enabled
+from .strategy_options import strategy_kwargs
 
 __all__ = ["TrainingPlan", "build", "assigned_trainers", "run_config_of", "model_spec_of", "secure_aggregation_of",
            "round_settings_of"]
@@ -28,7 +29,8 @@ def run_config_of(execution: TrainingExecution) -> dict[str, Any]:
                   "batch-size": int(config.get("batchSize", 32)),
                   "learning-rate": float(config.get("learningRate", 0.05))}
     if execution.algorithm == "fedprox":
-        run_config["proximal-mu"] = float(config.get("proximalMu", 0.1))
+        given = (config.get("strategyOptions") or {}).get("proximalMu", config.get("proximalMu"))
+        run_config["proximal-mu"] = float(0.1 if given is None else given)
     return run_config
 
 
@@ -133,15 +135,15 @@ def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
     run_config = run_config_of(execution)
     clients = assigned_trainers(execution.pk)
     aggregation = execution.aggregation_config or {}
+    name, options = strategy_kwargs(aggregation.get("strategy", execution.algorithm), config)
+    if name == "fedprox":  # the mu the clients are sent (FedProx's default 0.1 when none is given)
+        options["proximal_mu"] = run_config.get("proximal-mu", options.get("proximal_mu", 0.1))
     strategy = build_strategy(
-        aggregation.get("strategy", execution.algorithm),
+        name,
         options={"fraction_train": float(config.get("clientFraction", 1.0)),
                  "fraction_evaluate": float(config.get("clientFraction", 1.0)),
                  "min_train_nodes": execution.min_clients, "min_evaluate_nodes": execution.min_clients,
-                 "min_available_nodes": execution.min_clients,
-                 **({"proximal_mu": run_config["proximal-mu"]} if "proximal-mu" in run_config else {}),
-                 **({"optimizer": config["optimizer"]} if config.get("optimizer") else {}),
-                 **({"eta": config["serverLearningRate"]} if config.get("serverLearningRate") else {})},
+                 "min_available_nodes": execution.min_clients, **options},
         # DP's guarantee holds for the plain mean only (see flcore/privacy.py).
         weights="uniform" if dp_enabled(execution) else aggregation.get("weights", "proportional"),
         plugins=settings.FLCORE_STRATEGY_PLUGINS)
