@@ -196,6 +196,8 @@ def execution_resume(*, execution_id, from_round: int | None = None,
         raise InsufficientClients(f"minClients can be at most numSupernodes ({config['numSupernodes']}).",
                                   details={"minClients": config["minClients"],
                                            "numSupernodes": config["numSupernodes"]})
+    if adjust_config:
+        check_strategy(execution.algorithm, config)
     if int(config.get("rounds", execution.total_rounds)) <= from_round:
         raise InvalidTransition(f"Nothing to run: rounds is {config.get('rounds')} and from_round is {from_round}.")
     execution.config, execution.total_rounds = config, int(config["rounds"])

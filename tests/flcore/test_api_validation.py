@@ -236,3 +236,36 @@ def test_secure_aggregation_is_accepted_with_three_clients(fl_api):
     created = data_of(fl_api.post("/api/v1/fl/executions", body), 202)["data"]
     stored = TrainingExecution.objects.get(pk=created["id"])
     assert stored.privacy_config["secure_aggregation"] is True
+
+
+def test_strategy_options_are_checked_at_the_door_and_on_a_strategy_switch(fl_api):
+    _register(fl_api, 5)
+    catalogue = data_of(fl_api.get("/api/v1/fl/strategies"))["data"]
+    assert {"krum", "bulyan", "fedavgm", "qfedavg"} <= {s["name"] for s in catalogue["strategies"]}
+
+    def refused(algorithm: str, options: dict, code: str = "VALIDATION_ERROR", min_clients: int = 5) -> dict:
+        body = _execution(algorithm=algorithm)
+        body["config"] |= {"minClients": min_clients, "strategyOptions": options}
+        return error_of(fl_api.post("/api/v1/fl/executions", body), 422, code)
+
+    error = refused("krum", {"numMalicious": 1})
+    assert "config.strategyOptions.numMalicious" in error["details"] and "numMaliciousNodes" in error["message"]
+    assert "config.strategyOptions.beta" in refused("fedtrimmedavg", {"beta": 0.5})["details"]
+    assert "config.strategyOptions.serverMomentum" in refused("fedavgm", {"serverMomentum": "high"})["details"]
+    too_few = refused("krum", {"numMaliciousNodes": 2}, "FL002")  # n = 5 clients, Krum needs n > 2f + 2 = 6
+    assert too_few["details"] == {"algorithm": "krum", "numMaliciousNodes": 2, "required": 7, "minClients": 5}
+    assert refused("bulyan", {"numMaliciousNodes": 1}, "FL002")["details"]["required"] == 7
+    dp = _execution(algorithm="fedmedian", privacyConfig={"differential_privacy": True, "epsilon": 1.0,
+                                                           "delta": 1e-5})
+    error_of(fl_api.post("/api/v1/fl/executions", dp), 422, "FL007")
+    assert TrainingExecution.objects.count() == 0
+
+    body = _execution(algorithm="krum")
+    body["config"] |= {"minClients": 5, "strategyOptions": {"numMaliciousNodes": 1}}
+    created = data_of(fl_api.post("/api/v1/fl/executions", body), 202)["data"]
+    assert created["config"]["strategyOptions"] == {"numMaliciousNodes": 1}
+    switch = f"/api/v1/fl/aggregation/{created['id']}/configure"
+    error = error_of(fl_api.post(switch, {"strategy": "fedavgm"}), 422, "FL004")  # fedavgm takes no numMaliciousNodes
+    assert "numMaliciousNodes" in error["message"]
+    assert "at least 7" in error_of(fl_api.post(switch, {"strategy": "bulyan"}), 422, "FL004")["message"]  # 4f + 3
+    assert data_of(fl_api.post(switch, {"strategy": "multikrum"}))["data"]["strategy"] == "multikrum"
