@@ -80,7 +80,6 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "fedplane.api.middleware.BodySizeLimitMiddleware",
     "fedplane.api.middleware.UnstorableTextMiddleware",  # %00 in an API path or query: 404/422, on any database
-    "fedplane.api.middleware.UnstorableTextMiddleware",  # %00 in an API path or query: 404/422, on any database
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
