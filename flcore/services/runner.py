@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,11 +26,14 @@ from .recording import record_round, record_round_failed, record_round_started
 from .superlink import superlink_tls
 from .transitions import transition
 
-__all__ = ["Claim", "count_loss", "execution_run", "run_claimed", "finish", "STALE_AFTER"]
+__all__ = ["Claim", "count_loss", "execution_run", "run_claimed", "finish", "holds_claim", "STALE_AFTER"]
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(seconds=settings.FLCORE_STALE_SECONDS)
 HEARTBEAT_SECONDS = max(1.0, settings.FLCORE_STALE_SECONDS / 4)
+_ACTIVE = (S.RUNNING, S.STOPPING)
+# The claim (its task id) that run_claimed drives in this thread: what finish() ends by default.
+_driven_claim: ContextVar[str | None] = ContextVar("flcore_driven_claim", default=None)
 
 
 @dataclass
@@ -103,18 +107,28 @@ def _stop_abandoned_run(run_id: str) -> None:
         log.warning("could not stop abandoned Flower run %s", run_id, exc_info=True)
 
 
-class _Heartbeat(threading.Thread):
-    """Tells the sweep this execution is alive while the driver blocks on Flower."""
+def holds_claim(execution_id, task_id: str) -> bool:
+    """Whether the claim of task `task_id` still holds the execution: it runs, and no takeover
+    (a sweep that found it silent) or resume has claimed it for another task since."""
+    return TrainingExecution.objects.filter(pk=execution_id, celery_task_id=task_id, status__in=_ACTIVE).exists()
 
-    def __init__(self, execution_id) -> None:
+
+class _Heartbeat(threading.Thread):
+    """Tells the sweep this execution is alive while the driver blocks on Flower (or while a
+    simulation's process starts and runs). It beats for its own claim only: once another task
+    holds the execution, a lost claim's heartbeat must not keep that one looking alive."""
+
+    def __init__(self, execution_id, task_id: str) -> None:
         super().__init__(daemon=True, name=f"heartbeat-{execution_id}")
-        self.execution_id, self.stopped = execution_id, threading.Event()
+        self.execution_id, self.task_id, self.stopped = execution_id, task_id, threading.Event()
 
     def run(self) -> None:
         try:
             while not self.stopped.wait(HEARTBEAT_SECONDS):
                 try:
-                    TrainingExecution.objects.filter(pk=self.execution_id).update(heartbeat_at=timezone.now())
+                    TrainingExecution.objects.filter(
+                        pk=self.execution_id, celery_task_id=self.task_id, status__in=_ACTIVE,
+                    ).update(heartbeat_at=timezone.now())
                 except (OperationalError, InterfaceError):  # the database is restarting: beat again once it is back
                     log.warning("heartbeat of execution %s not written", self.execution_id, exc_info=True)
                     connection.close()
@@ -128,10 +142,18 @@ def _release_clients(execution: TrainingExecution) -> None:
 
 
 def finish(execution_id, to: str, *, error_code: str = "", error_message: str = "", error_details=None,
-           data=None) -> None:
+           data=None, owner: str | None = None) -> None:
+    """End the execution, if the claim of task `owner` still holds it (default: the claim that
+    run_claimed drives in this thread). A claim that was taken over ends nothing: the execution
+    belongs to the task that took it over (or to a resume), which records its own end."""
+    owner = owner or _driven_claim.get()
     with transaction.atomic():
         execution = TrainingExecution.objects.select_for_update().get(pk=execution_id)
-        if execution.status in (S.RUNNING, S.STOPPING):
+        if owner is not None and execution.celery_task_id != owner:
+            log.warning("execution %s is held by task %s now; task %s, which lost its claim, does not end it (%s)",
+                        execution_id, execution.celery_task_id, owner, to)
+            return
+        if execution.status in _ACTIVE:
             transition(execution, to, error_code=error_code, error_message=error_message,
                        error_details=error_details, data=data)
         _release_clients(execution)
@@ -149,20 +171,37 @@ def execution_run(*, execution_id: str, task_id: str, worker: str) -> str | None
         return None
     if claim.execution.runtime == Runtime.SIMULATION:
         from .simulation_process import run_in_own_process
-        return run_in_own_process(str(claim.execution.pk), claim.from_round)
+        return run_in_own_process(str(claim.execution.pk), claim.from_round, task_id)
     return run_claimed(claim)
 
 
 def run_claimed(claim: Claim) -> str:
-    """Drive a claimed execution to its end, recording everything; its final status."""
+    """Drive a claimed execution to its end, recording everything; its final status.
+
+    Before every round, and before recording one, it checks that its claim still holds the
+    execution; a claim that was taken over ends its run there and records nothing more.
+    """
     execution = claim.execution
-    heartbeat = _Heartbeat(execution.id)
+    owner = execution.celery_task_id
+    heartbeat = _Heartbeat(execution.id, owner)
     heartbeat.start()
+    driven = _driven_claim.set(owner)
     stop_reason: dict = {}
     plan: training_plan.TrainingPlan | None = None
 
+    def lost_claim() -> bool:
+        if stop_reason.get("by") == "lost" or not holds_claim(execution.id, owner):
+            if stop_reason.get("by") != "lost":
+                log.warning("execution %s: task %s lost its claim (taken over, or resumed); its run ends here",
+                            execution.id, owner)
+            stop_reason["by"] = "lost"
+            return True
+        return False
+
     def should_stop() -> bool:
         close_old_connections()
+        if lost_claim():
+            return True
         current = TrainingExecution.objects.only("stop_requested").get(pk=execution.id)
         if current.stop_requested:
             stop_reason["by"] = "user"
@@ -176,6 +215,8 @@ def run_claimed(claim: Claim) -> str:
         return aggregation.trigger_take(execution.id, round_number)
 
     def on_round(record: runtime.RoundRecord, accepted: bool) -> None:
+        if lost_claim():  # the claim that holds the execution now records its rounds
+            return
         privacy = plan.spend_privacy(record.round_number)
         artifact, state_path = checkpoints.save(execution, record, plan.strategy)
         record_round(execution, record, artifact=artifact, accepted=accepted, privacy=privacy,
@@ -225,7 +266,7 @@ def run_claimed(claim: Claim) -> str:
                     execution.id, exc_info=True)
         heartbeat.stopped.set()
         heartbeat.join()
-        TrainingExecution.objects.filter(pk=execution.id).update(heartbeat_at=None)
+        TrainingExecution.objects.filter(pk=execution.id, celery_task_id=owner).update(heartbeat_at=None)
         return S.RUNNING
     except (OperationalError, InterfaceError):
         # The database went away (a restart, a failover): nothing can be recorded, not even a failure.
@@ -240,15 +281,18 @@ def run_claimed(claim: Claim) -> str:
         return S.FAILED
     finally:
         heartbeat.stopped.set()
+        _driven_claim.reset(driven)
+    if stop_reason.get("by") == "lost":
+        return TrainingExecution.objects.values_list("status", flat=True).get(pk=execution.id)
     if result.status == "completed":
-        finish(execution.id, S.COMPLETED, data={"finalMetrics": _final_metrics(execution.id)})
+        finish(execution.id, S.COMPLETED, data={"finalMetrics": _final_metrics(execution.id)}, owner=owner)
         return S.COMPLETED
     if stop_reason.get("by") == "privacy":
         finish(execution.id, S.STOPPED, error_code="FL007",
                 error_message="Stopped before the next round would exceed the privacy budget.",
-                data={"privacy": plan.ledger.to_dict() if plan.ledger else None})
+                data={"privacy": plan.ledger.to_dict() if plan.ledger else None}, owner=owner)
     else:
-        finish(execution.id, S.STOPPED, data={"lastRound": result.last_round})
+        finish(execution.id, S.STOPPED, data={"lastRound": result.last_round}, owner=owner)
     return S.STOPPED
 
 

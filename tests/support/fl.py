@@ -155,7 +155,8 @@ def join_clients(fl_server_url, fl_key, fl_http, live_logs, fl_superlink):
 def own_queue_stack(env: dict[str, str], log_dir: Path, api_key: str, *, name: str, queue: str,
                     concurrency: int = 1) -> Iterator[httpx.Client]:
     """An API client of a server and an fl worker of their own queue (`env` may add settings, such
-    as RAY_ADDRESS): the session's `fl_worker` takes none of their executions, and theirs none else."""
+    as RAY_ADDRESS): the session's `fl_worker` takes none of their executions, and theirs none else,
+    unless one falls silent: every worker's sweep requeues a silent execution on its own queue."""
     env = {**env, "FLCORE_QUEUE": queue}
     server, base = start_server(env, log_dir, f"{name}-web")
     worker = start_worker(env, log_dir, f"{name}-worker", concurrency=concurrency, queues=queue,
