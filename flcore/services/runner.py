@@ -21,6 +21,7 @@ from .. import runtime
 from ..choices import ClientStatus, ExecutionStatus as S, Runtime
 from ..models import AggregatedModel, FLClient, TrainingExecution
 from . import aggregation, checkpoints, training_plan
+from .divergence import check_divergence
 from .locks import superlink_lock
 from .recording import record_round, record_round_failed, record_round_started
 from .superlink import superlink_tls
@@ -217,6 +218,11 @@ def run_claimed(claim: Claim) -> str:
     def on_round(record: runtime.RoundRecord, accepted: bool) -> None:
         if lost_claim():  # the claim that holds the execution now records its rounds
             return
+        try:
+            check_divergence(execution.id, execution.config.get("divergence") or {}, record)
+        except runtime.Diverged:
+            record_round_failed(execution, record)  # its model is not kept: the last checkpoint stays the last good one
+            raise
         privacy = plan.spend_privacy(record.round_number)
         artifact, state_path = checkpoints.save(execution, record, plan.strategy)
         record_round(execution, record, artifact=artifact, accepted=accepted, privacy=privacy,
@@ -254,6 +260,15 @@ def run_claimed(claim: Claim) -> str:
         _record_partial(execution, exc)
         finish(execution.id, S.FAILED, error_code="FL006" if exc.incompatible else "FL003",
                error_message=str(exc)[:2000], error_details=exc.details())
+        return S.FAILED
+    except runtime.AggregationFailed as exc:
+        # Too few valid updates, or the strategy refused them: the same clients would send the same again.
+        _record_partial(execution, exc)
+        finish(execution.id, S.FAILED, error_code="FL006" if exc.incompatible else "FL004",
+               error_message=str(exc)[:2000], error_details=exc.details())
+        return S.FAILED
+    except runtime.Diverged as exc:
+        finish(execution.id, S.FAILED, error_code="FL008", error_message=str(exc)[:2000], error_details=exc.details())
         return S.FAILED
     except runtime.ClientDisconnected as exc:
         _record_partial(execution, exc)
@@ -296,7 +311,7 @@ def run_claimed(claim: Claim) -> str:
     return S.STOPPED
 
 
-def _record_partial(execution: TrainingExecution, exc: runtime.ClientDisconnected) -> None:
+def _record_partial(execution: TrainingExecution, exc: runtime.ClientDisconnected | runtime.AggregationFailed) -> None:
     """A round that trained but failed to evaluate keeps its train updates."""
     if exc.partial is not None:
         record_round_failed(execution, exc.partial)
