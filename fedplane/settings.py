@@ -275,6 +275,16 @@ REGIONS_BACKGROUND_PROBE_SECONDS = env.float("REGIONS_BACKGROUND_PROBE_SECONDS",
 REGIONS_REPLICATION_CHUNK_BYTES = env.int("REGIONS_REPLICATION_CHUNK_BYTES", default=8 * 1024 * 1024)
 REGIONS_REPLICATION_MAX_RETRIES = env.int("REGIONS_REPLICATION_MAX_RETRIES", default=4)
 REGIONS_REPLICATION_BACKOFF_MAX = env.int("REGIONS_REPLICATION_BACKOFF_MAX", default=60)
+# S3-compatible stores (s3://bucket/prefix store URLs, through s3fs). Unset endpoint and credentials:
+# AWS and boto's own chain (AWS_* variables, a profile, an instance role). Secrets come from the
+# environment (or a secret manager that sets it), never from the repository.
+REGIONS_S3_ENDPOINT_URL = env.str("REGIONS_S3_ENDPOINT_URL", default="")  # MinIO, Ceph, R2, ...: http(s)://host:port
+REGIONS_S3_ACCESS_KEY_ID = env.str("REGIONS_S3_ACCESS_KEY_ID", default="")
+REGIONS_S3_SECRET_ACCESS_KEY = env.str("REGIONS_S3_SECRET_ACCESS_KEY", default="")
+REGIONS_S3_REGION = env.str("REGIONS_S3_REGION", default="")
+# Multipart uploads: part size (S3 takes 5 MiB at least, except the last part) and parts sent at once.
+REGIONS_S3_PART_BYTES = env.int("REGIONS_S3_PART_BYTES", default=16 * 1024 * 1024)
+REGIONS_S3_CONCURRENCY = env.int("REGIONS_S3_CONCURRENCY", default=4)
 REGIONS_MODEL_CACHE_SIZE = env.int("REGIONS_MODEL_CACHE_SIZE", default=16)
 # Intra-op threads torch uses in a process that serves a torch model (0: torch's default, one per core).
 REGIONS_TORCH_THREADS = env.int("REGIONS_TORCH_THREADS", default=1)

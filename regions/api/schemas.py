@@ -42,6 +42,8 @@ class ReplicaResultSerializer(serializers.Serializer):
     attempts = serializers.IntegerField()
     sha256 = serializers.CharField(allow_blank=True)
     error = serializers.CharField(allow_blank=True)
+    resumed_bytes = serializers.IntegerField(help_text="Bytes an earlier attempt sent that a retry kept.")
+    parts = serializers.IntegerField(help_text="Parts of a multipart upload landed so far (0: not multipart).")
 
 
 class ReplicationSerializer(serializers.Serializer):

@@ -159,7 +159,8 @@ def replication_body(job: ReplicationJob) -> dict:
             "estimated_completion": estimated_completion(job),
             "results": [{"region": t.region.name, "status": t.status, "bytes_transferred": t.bytes_transferred,
                          "duration_seconds": round(t.duration_seconds, 6), "attempts": t.attempts,
-                         "sha256": t.sha256, "error": t.error} for t in job.targets.select_related("region")]}
+                         "sha256": t.sha256, "error": t.error, "resumed_bytes": t.resumed_bytes,
+                         "parts": t.parts_landed} for t in job.targets.select_related("region")]}
 
 
 class DeploymentRequestSerializer(serializers.Serializer):

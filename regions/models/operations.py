@@ -60,9 +60,19 @@ class ReplicationTarget(models.Model):
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Bytes an earlier attempt sent that a later one kept instead of sending again.
+    resumed_bytes = models.BigIntegerField(default=0)
+    # A multipart upload under way (regions/stores/s3.py): its id, part size and the parts that landed.
+    transfer_state = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["region__name"]
+
+    @property
+    def parts_landed(self) -> int:
+        """Parts of its multipart upload that landed (0: a copy that is not multipart)."""
+        state = self.transfer_state or {}
+        return int(state.get("completedParts", len(state.get("parts") or {})))
 
 
 class Deployment(models.Model):

@@ -1,11 +1,16 @@
 """Replication of a version's artifact from a source store to target stores.
 
 A job has one target per region; each target is copied by its own Celery task
-(`regions.replicate_target`), which streams the artifact in chunks, reads back what
-landed, and commits it only when its sha256 equals the version's. A mismatch or an
-I/O error is transient: the task retries with backoff and the target stays
-`in_progress`; after the last retry it is `failed`. A target is never `completed`
-with a digest that differs.
+(`regions.replicate_target`), which copies the artifact (the store picks how:
+`regions/stores/`), takes the digest of what landed (read back, or checked by the store
+itself on S3), and commits it only when that sha256 equals the version's. A mismatch or an
+I/O error is transient: the task retries with backoff and the target stays `in_progress`;
+after the last retry it is `failed`. An error that no retry can cure (credentials refused,
+no such bucket, a store outside the allowed roots) fails the target at once. A target is
+never `completed` with a digest that differs.
+
+A multipart upload records each part that lands on the target's row (`transfer_state`); a
+retry, in this worker or another, resumes it and sends only the parts the store lacks.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from fedplane.events.services import emit
 from ..choices import ReplicaStatus, ReplicationStatus
 from ..errors import ArtifactMissing, InvalidTransition, ReplicationNotFound, StoreNotAllowed
 from ..models import Replica, ReplicationJob, ReplicationTarget, UsageRecord
-from ..stores import store_for
+from ..stores import StoreUnavailable, store_for
 from . import routing, transitions
 from .regions import region_get, regions_by_names
 from .registry import latest_version, model_get, version_get
@@ -119,42 +124,80 @@ def replicate_target(target_id: int, *, final_attempt: bool) -> str:
         target.started_at = target.started_at or timezone.now()
         transitions.move("replication_target", target, ReplicaStatus.IN_PROGRESS, fields=("attempts", "started_at"))
         Replica.objects.filter(version=version, region=target.region).update(status=ReplicaStatus.IN_PROGRESS)
-    source, dest = store_for(job.source_region.store_url), store_for(target.region.store_url)
     started = time.perf_counter()
     try:
-        temp, result = dest.stage_copy(source, version.artifact_key, verify=job.verify_checksum)
-    except OSError as exc:
-        _fail_or_retry(target, f"transfer failed: {exc}", final_attempt)
-        raise TransientReplicationError(str(exc)) from exc
+        source, dest = store_for(job.source_region.store_url), store_for(target.region.store_url)
+        staged = dest.stage_copy(source, version.artifact_key, verify=job.verify_checksum,
+                                 resume=target.transfer_state, checkpoint=_recorder(target))
     except StoreNotAllowed as exc:  # a store outside REGIONS_STORE_ALLOWED_ROOTS: retrying cannot help
         _fail_or_retry(target, exc.message, final=True)
         return ReplicaStatus.FAILED
-    # Verified: the digest of what landed, read back from the target store. Not verified: the digest
-    # of the stream (a corrupted source still shows; a change in the target store would not).
-    landed = result.target_sha256 if job.verify_checksum else result.source_sha256
-    if landed != version.sha256:
-        dest.discard(temp)
-        error = (f"sha256 mismatch in {target.region.name}: expected {version.sha256}, "
-                 f"{'read back' if job.verify_checksum else 'streamed'} {landed}")
+    except StoreUnavailable as exc:
+        return _store_failed(target, exc, final_attempt)
+    except OSError as exc:
+        _fail_or_retry(target, f"transfer failed: {exc}", final_attempt)
+        raise TransientReplicationError(str(exc)) from exc
+    result = staged.result
+    if result.sha256 != version.sha256:
+        staged.discard()  # the parts kept so far hold these wrong bytes: the next attempt starts over
+        _record_state(target, {})
+        how = {"read back": "read back", "store checksum": "streamed (the store checked each part)"}.get(
+            result.checked, "streamed")
+        error = f"sha256 mismatch in {target.region.name}: expected {version.sha256}, {how} {result.sha256}"
+        if result.checked == "read back" and result.source_sha256 and result.source_sha256 != version.sha256:
+            error += f"; the source in {job.source_region.name} streamed {result.source_sha256} (is it corrupted?)"
         _fail_or_retry(target, error, final_attempt)
         raise TransientReplicationError(error)
-    dest.commit(temp, version.artifact_key)
+    try:
+        staged.commit()
+    except StoreUnavailable as exc:
+        staged.discard()
+        _record_state(target, {})
+        return _store_failed(target, exc, final_attempt)
     duration = time.perf_counter() - started
-    _complete(target, result.bytes_transferred, duration)
+    _complete(target, result.bytes_transferred, duration, result.resumed_bytes, result.parts)
     return ReplicaStatus.COMPLETED
 
 
+def _recorder(target: ReplicationTarget):
+    def record(state: dict) -> None:
+        _record_state(target, state)
+    return record
+
+
+def _record_state(target: ReplicationTarget, state: dict) -> None:
+    """What a resumable transfer has landed so far, saved at once (outside any transaction of the copy)."""
+    target.transfer_state = state
+    ReplicationTarget.objects.filter(pk=target.pk).update(transfer_state=state)
+
+
+def _store_failed(target: ReplicationTarget, exc: StoreUnavailable, final_attempt: bool) -> str:
+    """A store's failure: recorded with its reason; retried when a retry can help and attempts are left."""
+    final = final_attempt or not exc.retryable
+    if final:  # given up on: nothing of it may stay behind in the target store
+        store_for(target.region.store_url).abandon(target.transfer_state)
+        _record_state(target, {})
+    _fail_or_retry(target, exc.message, final)
+    if final:
+        return ReplicaStatus.FAILED
+    raise TransientReplicationError(exc.message) from exc
+
+
 @transaction.atomic
-def _complete(target: ReplicationTarget, transferred: int, duration: float) -> None:
+def _complete(target: ReplicationTarget, transferred: int, duration: float, resumed: int, parts: int) -> None:
     version, now = target.job.version, timezone.now()
+    transferred += resumed  # an earlier attempt sent those parts: they left the source all the same
     target.bytes_transferred += transferred
-    target.duration_seconds = duration
+    target.resumed_bytes, target.duration_seconds = resumed, duration
+    target.transfer_state = {"completedParts": parts} if parts else {}
     target.sha256, target.completed_at, target.error = version.sha256, now, ""
     transitions.move("replication_target", target, ReplicaStatus.COMPLETED,
-                     fields=("bytes_transferred", "duration_seconds", "sha256", "completed_at", "error"),
+                     fields=("bytes_transferred", "resumed_bytes", "duration_seconds", "transfer_state", "sha256",
+                             "completed_at", "error"),
                      event="replication.target_completed",
                      data={"replicationId": target.job_id, "region": target.region.name,
-                           "bytesTransferred": target.bytes_transferred, "durationSeconds": duration})
+                           "bytesTransferred": target.bytes_transferred, "resumedBytes": resumed,
+                           "durationSeconds": duration})
     Replica.objects.filter(version=version, region=target.region).update(
         status=ReplicaStatus.COMPLETED, sha256=version.sha256, size_bytes=version.size_bytes,
         stored_since=now, updated_at=now)

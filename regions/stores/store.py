@@ -1,35 +1,33 @@
-"""Regional artifact stores behind fsspec: streamed writes with sha256, verified copies.
+"""A region's artifact store behind fsspec: streamed writes with sha256, verified copies.
 
 A store is an fsspec URL (`file:///srv/models`, `s3://bucket/prefix`, ...). Keys are
-relative paths inside it. Writes go to a temporary key first and are moved into
-place only once complete, so a reader never sees half an artifact.
-
-Stores are confined to REGIONS_STORE_ALLOWED_ROOTS: a store URL is accepted only inside one
-of them (`store_url_error`), and every path a store reads or writes is checked again
-(`Store.path`), after resolving symlinks on a local disk, so neither a region registered
-before the roots changed nor a link inside a store reaches anything outside.
+relative paths inside it. Writes go to a temporary key first and are moved into place only
+once complete (on S3, a multipart upload is completed instead), so a reader never sees half
+an artifact. Every path is checked against REGIONS_STORE_ALLOWED_ROOTS (`roots.py`), and
+every failure of the filesystem is raised as a StoreUnavailable that says what went wrong
+(`errors.py`).
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-import posixpath
 from functools import lru_cache
-from pathlib import PurePosixPath
 
 import fsspec
 from django.conf import settings
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-from .errors import StoreNotAllowed
+from ..errors import StoreNotAllowed
+from . import s3
+from .copying import CopyResult, kernel_copy, streamed_copy
+from .errors import StoreUnavailable, store_failure
+from .roots import inside, normalized, safe_key
 
-__all__ = ["StoredObject", "Store", "store_for", "default_store_url", "register_plugins", "CopyResult",
-           "store_url_error", "InvalidKey"]
+__all__ = ["StoredObject", "Staged", "Store", "store_for", "register_plugins"]
 
 
 @dataclass(frozen=True)
@@ -40,14 +38,12 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
-class CopyResult:
-    bytes_transferred: int
-    source_sha256: str  # digest of the bytes streamed ("" when verified by reading back instead)
-    target_sha256: str  # digest of the bytes read back from the target ("" when not verified)
+class Staged:
+    """A copy that landed where no reader looks yet: `commit` puts it at its key, `discard` drops it."""
 
-
-def default_store_url(region_name: str) -> str:
-    return (settings.REGIONS_STORE_ROOT / region_name).resolve().as_uri()
+    result: CopyResult
+    commit: Callable[[], None]
+    discard: Callable[[], None]
 
 
 def register_plugins() -> None:
@@ -56,101 +52,55 @@ def register_plugins() -> None:
         fsspec.register_implementation(proto, target.replace(":", "."), clobber=True)
 
 
-class InvalidKey(StoreNotAllowed):
-    code, status, default_message = "VALIDATION_ERROR", 422, "The store key is not a path inside the store."
-
-
-def _safe_key(key: str) -> str:
-    rel = PurePosixPath(key)
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\x00" in key:
-        raise InvalidKey(f"A store key must be a relative path inside the store: {key[:200]!r}.",
-                         details={"key": key[:200]})
-    return str(rel)
-
-
-def _location(url: str) -> tuple[type, str]:
-    """The filesystem class and the absolute, normalized path `url` designates (symlinks resolved
-    on a local disk); ValueError when fsspec cannot open it."""
-    if not url.strip():
-        raise ValueError("an empty store URL would be the server's working directory")
-    try:
-        fs, path = url_to_fs(url)
-    except (ImportError, ValueError, TypeError) as exc:
-        raise ValueError(f"not a store URL fsspec can open ({exc})") from None
-    return type(fs), _normalized(fs, path)
-
-
-def _normalized(fs, path: str) -> str:
-    if isinstance(fs, LocalFileSystem):
-        return os.path.realpath(path)
-    if ".." in PurePosixPath(path).parts:
-        raise ValueError("'..' in a store path")
-    return posixpath.normpath(path).rstrip("/") or "/"
-
-
-@lru_cache(maxsize=32)
-def _root(url: str) -> tuple[type, str]:
-    return _location(url)
-
-
-def _inside(kind: type, path: str) -> bool:
-    for url in settings.REGIONS_STORE_ALLOWED_ROOTS:
-        try:
-            root_kind, root = _root(url)
-        except ValueError:  # a root fsspec cannot open (yet: a plugin registers its protocol later) holds nothing
-            continue
-        if kind is root_kind and (path == root or path.startswith(root.rstrip("/") + "/")):
-            return True
-    return False
-
-
-def store_url_error(url: str) -> str | None:
-    """Why `url` cannot be a region's store (outside REGIONS_STORE_ALLOWED_ROOTS, an unknown scheme,
-    empty), or None."""
-    try:
-        kind, path = _location(url)
-    except ValueError as exc:
-        return str(exc)
-    if not _inside(kind, path):
-        return (f"{url[:200]} is outside the allowed store roots "
-                f"({', '.join(settings.REGIONS_STORE_ALLOWED_ROOTS) or 'none set'}; REGIONS_STORE_ALLOWED_ROOTS)")
-    return None
-
-
 class Store:
     """One region's store: a filesystem and a root path inside it."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.fs, self.root = url_to_fs(url)
+        self.fs, self.root = url_to_fs(url, **s3.storage_options(url))
         self.chunk = settings.REGIONS_REPLICATION_CHUNK_BYTES
 
     def path(self, key: str) -> str:
         """Where `key` is, once checked to be inside an allowed root (every read and write asks here)."""
-        full = f"{self.root.rstrip('/')}/{_safe_key(key)}"
+        full = f"{self.root.rstrip('/')}/{safe_key(key)}"
         try:
-            inside = _inside(type(self.fs), _normalized(self.fs, full))
+            allowed = inside(type(self.fs), normalized(self.fs, full))
         except ValueError:
-            inside = False
-        if not inside:
+            allowed = False
+        if not allowed:
             raise StoreNotAllowed(f"Store {self.url[:200]} (key {key[:200]!r}) is outside REGIONS_STORE_ALLOWED_ROOTS;"
                                   " set the region's store_url to a store inside them.",
                                   details={"storeUrl": self.url, "key": key})
         return full
 
+    @contextmanager
+    def failures(self, op: str, key: str = "") -> Iterator[None]:
+        """Raise what the filesystem raises inside as the StoreUnavailable it means."""
+        try:
+            yield
+        except (StoreUnavailable, StoreNotAllowed):
+            raise
+        except Exception as exc:  # noqa: BLE001 - OSErrors and botocore's own errors, all reported as what they mean
+            if not isinstance(exc, OSError) and not type(exc).__module__.startswith(("botocore", "aiobotocore")):
+                raise
+            raise store_failure(exc, store_url=self.url, op=op, key=key) from exc
+
+    @property
+    def local(self) -> bool:
+        # Exactly the local filesystem (a subclass may change bytes on their way, as tests do).
+        return type(self.fs) is LocalFileSystem
+
     def exists(self, key: str) -> bool:
-        return self.fs.exists(self.path(key))
+        with self.failures("looked for an object", key):
+            return self.fs.exists(self.path(key))
 
     def size(self, key: str) -> int:
-        return int(self.fs.size(self.path(key)))
+        with self.failures("read an object's size", key):
+            return int(self.fs.size(self.path(key)))
 
     def read_bytes(self, key: str) -> bytes:
-        return self.fs.cat_file(self.path(key))
-
-    def iter_chunks(self, key: str) -> Iterator[bytes]:
-        with self.fs.open(self.path(key), "rb", block_size=self.chunk) as fh:
-            while chunk := fh.read(self.chunk):
-                yield chunk
+        with self.failures("read an object", key):
+            return self.fs.cat_file(self.path(key))
 
     def iter_views(self, key: str) -> Iterator[memoryview]:
         """Chunks as views of one reused buffer: each is valid until the next is asked for.
@@ -160,7 +110,7 @@ class Store:
         """
         buffer = bytearray(self.chunk)
         view = memoryview(buffer)
-        with self.fs.open(self.path(key), "rb", block_size=self.chunk) as fh:
+        with self.failures("read an object", key), self.fs.open(self.path(key), "rb", block_size=self.chunk) as fh:
             while n := fh.readinto(buffer):
                 yield view[:n]
 
@@ -171,77 +121,141 @@ class Store:
         return digest.hexdigest()
 
     def delete(self, key: str) -> None:
-        if self.exists(key):
-            self.fs.rm_file(self.path(key))
+        with self.failures("deleted an object", key):
+            if self.fs.exists(self.path(key)):
+                self.fs.rm_file(self.path(key))
 
     def write_stream(self, key: str, chunks: Iterable[bytes]) -> StoredObject:
         """Write `chunks` under `key` atomically; digest and size of what was written."""
+        if s3.is_s3(self.fs):
+            return self._upload_stream(key, chunks)
         temp = self._temp_key(key)
-        digest, size = hashlib.sha256(), 0
         try:
-            self._write(temp, chunks, digest)
-            size = self.size(temp)
-            self.commit(temp, key)
+            with self.failures("wrote an object", key):
+                self._makedirs(temp)
+                with self.fs.open(self.path(temp), "wb", block_size=self.chunk) as out:
+                    result = streamed_copy(chunks, out, read_back_path=None)
+                self.commit(temp, key)
         except BaseException:
             self._discard(temp)
+            raise
+        return StoredObject(key=key, sha256=result.sha256, size_bytes=result.bytes_transferred)
+
+    def _upload_stream(self, key: str, chunks: Iterable[bytes]) -> StoredObject:
+        digest, size, upload = hashlib.sha256(), 0, None
+        try:
+            with self.failures("uploaded an object", key):
+                upload = s3.S3Upload(self.fs, self.path(key), part_bytes=s3.part_size(None))
+                for number, part in enumerate(s3.parts_of(chunks, upload.part_bytes), start=1):
+                    digest.update(part)
+                    size += len(part)
+                    upload.send(number, part)
+                upload.finish()
+                if size:
+                    upload.complete()
+                else:
+                    upload.abort()
+        except BaseException:
+            if upload is not None:
+                self._quietly(upload.abort)
             raise
         return StoredObject(key=key, sha256=digest.hexdigest(), size_bytes=size)
 
-    def stage_copy(self, source: Store, key: str, *, verify: bool) -> tuple[str, CopyResult]:
-        """Stream `key` from `source` to a temporary key here; with `verify`, hash what landed.
+    def stage_copy(self, source: Store, key: str, *, verify: bool, resume: dict | None = None,
+                   checkpoint: Callable[[dict], None] | None = None) -> Staged:
+        """Copy `key` from `source` to where no reader looks yet; `result.sha256` is what to compare.
 
-        Returns the temporary key (the caller commits or discards it once it has compared
-        digests) and the transfer's figures. With `verify` only the bytes read back are
-        hashed: any change on the way or at either end shows there, so hashing the
-        stream as well would only cost time; without it the stream is hashed instead.
+        Local to local, the kernel copies and what landed is read back (`verify`) or the source's
+        parts are hashed; into another local store, the stream is hashed and what landed read
+        back; into S3, the store checks every part's checksum and the upload resumes from the
+        parts recorded in `resume` (kept up to date through `checkpoint`); elsewhere, what was
+        written is read back once written.
         """
+        if s3.is_s3(self.fs):
+            return self._stage_upload(source, key, resume=resume, checkpoint=checkpoint)
         temp = self._temp_key(key)
-        digest = None if verify else hashlib.sha256()
         try:
-            if verify and self._both_local(source):
-                transferred = self._kernel_copy(source.path(key), self.path(temp))
-            else:
-                transferred = self._write(temp, source.iter_views(key), digest)
-            landed = self.sha256(temp) if verify else ""
+            with self.failures(f"copied from {source.url[:200]}", key):
+                self._makedirs(temp)
+                if self.local and source.local:
+                    result = kernel_copy(source.path(key), self.path(temp), part_bytes=self.chunk,
+                                         hash_source=not verify)
+                else:
+                    result = self._stream_into(temp, source.iter_views(key), verify)
         except BaseException:
             self._discard(temp)
             raise
-        return temp, CopyResult(bytes_transferred=transferred,
-                                source_sha256=digest.hexdigest() if digest is not None else "",
-                                target_sha256=landed)
+        return Staged(result=result, commit=lambda: self.commit(temp, key), discard=lambda: self._discard(temp))
 
-    def _both_local(self, other: Store) -> bool:
-        # Exactly the local filesystem (a subclass may change bytes on their way, as tests do).
-        return type(self.fs) is LocalFileSystem and type(other.fs) is LocalFileSystem
+    def _stream_into(self, temp: str, chunks: Iterator[memoryview], verify: bool) -> CopyResult:
+        path = self.path(temp)
+        read_back = path if verify and isinstance(self.fs, LocalFileSystem) else None
+        with self.fs.open(path, "wb", block_size=self.chunk) as out:
+            result = streamed_copy(chunks, out, read_back_path=read_back)
+        if verify and read_back is None:  # a store we cannot read while it is written: read back after
+            result = CopyResult(bytes_transferred=result.bytes_transferred, sha256=self.sha256(temp),
+                                checked="read back", source_sha256=result.source_sha256)
+        return result
 
-    def _kernel_copy(self, source_path: str, target_path: str) -> int:
-        """Local to local: the kernel copies (sendfile), several times faster than a read/write loop."""
-        self.fs.makedirs(target_path.rsplit("/", 1)[0], exist_ok=True)
-        shutil.copyfile(source_path, target_path)
-        return os.path.getsize(target_path)
+    def _stage_upload(self, source: Store, key: str, *, resume: dict | None,
+                      checkpoint: Callable[[dict], None] | None) -> Staged:
+        """Into S3: the source streams in parts, hashed once; the store verifies each part's checksum."""
+        with source.failures("read an object's size", key):
+            size = int(source.fs.size(source.path(key)))
+        digest, upload = hashlib.sha256(), None
+        try:
+            with self.failures(f"uploaded from {source.url[:200]}", key):
+                upload = s3.S3Upload(self.fs, self.path(key), part_bytes=s3.part_size(size), state=resume,
+                                     checkpoint=checkpoint)
+                with source.failures("read an object", key), \
+                        source.fs.open(source.path(key), "rb", block_size=upload.part_bytes) as fh:
+                    number = 0
+                    while part := fh.read(upload.part_bytes):
+                        number += 1
+                        digest.update(part)
+                        upload.send(number, part)
+                upload.finish()
+        except BaseException:
+            if upload is not None:
+                upload.close()  # parts under way land and are recorded: the next attempt keeps them
+            raise
+        result = CopyResult(bytes_transferred=upload.sent_bytes, sha256=digest.hexdigest(), checked="store checksum",
+                            source_sha256=digest.hexdigest(), resumed_bytes=upload.resumed_bytes,
+                            parts=len(upload.parts))
+
+        def commit() -> None:
+            with self.failures("completed an upload", key):
+                upload.complete()
+
+        def discard() -> None:
+            self._quietly(upload.abort)
+        return Staged(result=result, commit=commit, discard=discard)
+
+    def abandon(self, resume: dict | None) -> None:
+        """Drop what an earlier attempt left recorded in `resume` (an open multipart upload)."""
+        if resume and s3.is_s3(self.fs):
+            self._quietly(lambda: s3.abort_recorded(self.fs, resume))
 
     def commit(self, temp: str, key: str) -> None:
-        self.fs.mv(self.path(temp), self.path(key))
+        with self.failures("moved an object into place", key):
+            self.fs.mv(self.path(temp), self.path(key))
 
     def discard(self, temp: str) -> None:
         self._discard(temp)
 
-    def _write(self, key: str, chunks: Iterable[bytes], digest) -> int:
-        path = self.path(key)
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        written = 0
-        with self.fs.open(path, "wb", block_size=self.chunk) as out:
-            for chunk in chunks:
-                if digest is not None:
-                    digest.update(chunk)
-                out.write(chunk)
-                written += len(chunk)
-        return written
+    def _makedirs(self, key: str) -> None:
+        # Object stores have no folders (and s3fs's makedirs would create a missing bucket).
+        if not s3.is_s3(self.fs):
+            self.fs.makedirs(self.path(key).rsplit("/", 1)[0], exist_ok=True)
 
     def _discard(self, key: str) -> None:
+        self._quietly(lambda: self.delete(key))
+
+    @staticmethod
+    def _quietly(cleanup: Callable[[], None]) -> None:
         try:
-            self.delete(key)
-        except (OSError, StoreNotAllowed):  # nothing to clean up, or the store is gone: the temp key is harmless
+            cleanup()
+        except (OSError, StoreUnavailable, StoreNotAllowed):  # nothing to clean up, or the store is gone
             pass
 
     @staticmethod
@@ -249,7 +263,13 @@ class Store:
         return f"{key}.part-{secrets.token_hex(4)}"
 
 
-@lru_cache(maxsize=64)
 def store_for(url: str) -> Store:
-    """The store at `url` (cached: fsspec filesystems are reusable and thread-safe to read)."""
+    """The store at `url` with the current S3 settings (cached: fsspec filesystems are reusable and
+    thread-safe to read)."""
+    return _store_for(url, repr(sorted(s3.storage_options(url).items())), settings.REGIONS_REPLICATION_CHUNK_BYTES)
+
+
+@lru_cache(maxsize=64)
+def _store_for(url: str, options: str, chunk: int) -> Store:
     return Store(url)
+

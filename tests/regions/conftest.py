@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from decimal import Decimal
 
 import fsspec
@@ -12,6 +13,8 @@ from torch import nn
 
 from fedplane.api.scopes import Scope
 from tests.support.stores import TEST_STORE_ROOTS, allow_temp_stores_in_child_processes
+
+from .s3_server import MIN_PART_BYTES, start_s3_server
 
 # Server and worker processes started by any test register the test's corrupting store too
 # (`flaky://`), through the setting production uses for custom stores; set before any
@@ -47,6 +50,27 @@ def fresh_model_cache():
 @pytest.fixture(scope="session", autouse=True)
 def flaky_filesystem():
     fsspec.register_implementation("flaky", "tests.regions.faulty_fs.FlakyFileSystem", clobber=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One local S3-compatible server (moto, its own process on loopback) for the whole session."""
+    server = start_s3_server(tmp_path_factory.mktemp("s3") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_prefix(s3_server, settings, request) -> str:
+    """Settings that reach the local S3 server, and a store URL of this test's own under its bucket."""
+    settings.REGIONS_S3_ENDPOINT_URL = s3_server.endpoint
+    settings.REGIONS_S3_ACCESS_KEY_ID, settings.REGIONS_S3_SECRET_ACCESS_KEY = s3_server.key, s3_server.secret
+    settings.REGIONS_S3_REGION = "us-east-1"
+    settings.REGIONS_S3_PART_BYTES = MIN_PART_BYTES
+    settings.REGIONS_STORE_ALLOWED_ROOTS = [*settings.REGIONS_STORE_ALLOWED_ROOTS, f"s3://{s3_server.bucket}",
+                                            "s3://no-such-bucket"]
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40]
+    return f"s3://{s3_server.bucket}/{name}-{os.urandom(4).hex()}"
 
 
 @pytest.fixture
