@@ -14,7 +14,8 @@ from ..models import (AsyncPrediction, Deployment, Failover, ModelVersion, Regis
 from ..services.replication import estimated_completion
 
 __all__ = ["PriceCardSerializer", "RegionSerializer", "RegionWriteSerializer", "ModelSerializer",
-           "ModelCreateSerializer", "VersionSerializer", "VersionCreateSerializer", "PromoteSerializer",
+           "ModelCreateSerializer", "ModelUpdateSerializer", "BatchingSerializer", "VersionSerializer",
+           "VersionCreateSerializer", "PromoteSerializer",
            "PredictSerializer", "ReplicationRequestSerializer", "replication_body", "DeploymentRequestSerializer",
            "deployment_body", "FailoverRequestSerializer", "failover_body", "async_body", "ConfigSerializer",
            "ConfigAckSerializer"]
@@ -64,18 +65,34 @@ class ConfigAckSerializer(serializers.Serializer):
     config_version = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, default=0)
 
 
+class BatchingSerializer(serializers.Serializer):
+    """Adaptive batching: concurrent requests for the model, up to max_batch_size rows in all, run as one
+    batch, which waits at most max_latency_ms for rows to join it. max_batch_size 1 (the default) is off."""
+
+    max_batch_size = serializers.IntegerField(source="batch_max_size", min_value=1, max_value=4096, required=False)
+    max_latency_ms = serializers.FloatField(source="batch_max_latency_ms", min_value=0, max_value=10000,
+                                            required=False)
+
+
 class ModelSerializer(serializers.ModelSerializer):
     model_id = serializers.CharField(source="name")
     versions = serializers.SlugRelatedField(many=True, read_only=True, slug_field="version")
+    batching = BatchingSerializer(source="*", read_only=True)
 
     class Meta:
         model = RegisteredModel
-        fields = ["model_id", "description", "versions", "created_at"]
+        fields = ["model_id", "description", "batching", "versions", "created_at"]
 
 
 class ModelCreateSerializer(serializers.Serializer):
     model_id = serializers.SlugField(max_length=128)
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    batching = BatchingSerializer(required=False, default=dict)
+
+
+class ModelUpdateSerializer(serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True)
+    batching = BatchingSerializer(required=False)
 
 
 class VersionSerializer(serializers.ModelSerializer):

@@ -99,16 +99,24 @@ class ModelListView(APIView):
         payload = s.ModelCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         model = registry.model_create(name=payload.validated_data["model_id"],
-                                      description=payload.validated_data["description"], user=request.user)
+                                      description=payload.validated_data["description"], user=request.user,
+                                      batching=payload.validated_data["batching"])
         return Response(s.ModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
 class ModelDetailView(APIView):
-    required_scopes = _READ
+    required_scopes = {**_READ, "write": Scope.REGIONS_MODELS_WRITE}
 
     @extend_schema(responses=s.ModelSerializer)
     def get(self, request, model_id):
         return Response(s.ModelSerializer(registry.model_get(model_id)).data)
+
+    @extend_schema(request=s.ModelUpdateSerializer, responses=s.ModelSerializer)
+    def patch(self, request, model_id):
+        payload = s.ModelUpdateSerializer(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        model = registry.model_update(name=model_id, **payload.validated_data)
+        return Response(s.ModelSerializer(model).data)
 
 
 class VersionListView(APIView):

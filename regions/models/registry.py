@@ -13,6 +13,10 @@ __all__ = ["RegisteredModel", "ModelVersion", "Replica", "Serving"]
 class RegisteredModel(models.Model):
     name = models.SlugField(max_length=128, unique=True, help_text="The seed's model_id.")
     description = models.TextField(blank=True)
+    # Adaptive batching (services/batching.py): concurrent requests of up to this many rows in all are
+    # run as one batch; 1 turns it off. A batch waits at most batch_max_latency_ms for rows to join it.
+    batch_max_size = models.PositiveIntegerField(default=1)
+    batch_max_latency_ms = models.FloatField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -19,7 +19,7 @@ from .loading import build_sequential, check_onnx, infer_input_schema
 from .regions import region_get
 from .routing import forget
 
-__all__ = ["model_get", "model_create", "version_get", "version_create", "version_upload",
+__all__ = ["model_get", "model_create", "model_update", "version_get", "version_create", "version_upload",
            "version_promote_aggregated", "latest_version"]
 
 _EXT = {ArtifactFormat.TORCHSCRIPT: "pt", ArtifactFormat.TORCH_STATE_DICT: "pth", ArtifactFormat.ONNX: "onnx"}
@@ -47,14 +47,43 @@ def latest_version(model: RegisteredModel) -> ModelVersion | None:
 
 
 @transaction.atomic
-def model_create(*, name: str, description: str = "", user=None) -> RegisteredModel:
+def model_create(*, name: str, description: str = "", user=None,
+                 batching: dict[str, Any] | None = None) -> RegisteredModel:
+    """A registered model; `batching`: {"batch_max_size", "batch_max_latency_ms"} (the model's fields)."""
     try:
         with transaction.atomic():
-            model = RegisteredModel.objects.create(name=name, description=description, created_by=user)
+            model = RegisteredModel.objects.create(name=name, description=description, created_by=user,
+                                                   **_batching(batching))
     except IntegrityError:
         raise Conflict(f"Model '{name}' already exists.", details={"model_id": name}) from None
     emit("region.model_registered", {"modelId": name})
     return model
+
+
+@transaction.atomic
+def model_update(*, name: str, description: str | None = None,
+                 batching: dict[str, Any] | None = None) -> RegisteredModel:
+    """Change a model's description or batching; this process serves with the new batching at once,
+    others within REGIONS_ROUTING_CACHE_SECONDS."""
+    model = RegisteredModel.objects.select_for_update().filter(name=name).first()
+    if model is None:
+        raise ModelNotFound(f"Model '{name}' not found.", details={"model_id": name})
+    changes = _batching(batching)
+    if description is not None:
+        changes["description"] = description
+    for field_name, value in changes.items():
+        setattr(model, field_name, value)
+    if changes:
+        model.save(update_fields=list(changes))
+        transaction.on_commit(forget)
+        emit("region.model_updated", {"modelId": name, "batching": {
+            "maxBatchSize": model.batch_max_size, "maxLatencyMs": model.batch_max_latency_ms}})
+    return model
+
+
+def _batching(batching: dict[str, Any] | None) -> dict[str, Any]:
+    allowed = ("batch_max_size", "batch_max_latency_ms")
+    return {k: v for k, v in (batching or {}).items() if k in allowed}
 
 
 def _check_definition(fmt: str, architecture: list, input_schema: dict) -> None:
