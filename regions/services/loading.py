@@ -50,6 +50,17 @@ class LoadedModel:
     input_shape: list[int]
     output_dtype: str = "float32"
     meta: dict[str, Any] = field(default_factory=dict)
+    batcher: Any = field(default=None, repr=False, compare=False)  # services/batching.py, made on first use
+
+    @property
+    def batchable(self) -> bool:
+        """Requests can be stacked along the first axis (the schema does not fix the batch size)."""
+        return not self.input_shape or self.input_shape[0] in (-1, None)
+
+    def close(self) -> None:
+        """Out of the cache: its batcher runs what it holds and takes no more (callers run it themselves)."""
+        if self.batcher is not None:
+            self.batcher.close()
 
 
 def build_sequential(architecture: list[dict[str, Any]]) -> nn.Module:
@@ -147,7 +158,7 @@ def _build(version, content: bytes) -> LoadedModel:
         module.load_state_dict(state, strict=True)
         run = _torch_runner(module)
     return LoadedModel(run=run, input_dtype=dtype, input_shape=shape,
-                       meta={"format": version.format, "sha256": version.sha256})
+                       meta={"format": version.format, "sha256": version.sha256, "name": str(version)})
 
 
 _cache: OrderedDict[tuple[str, int, str], LoadedModel] = OrderedDict()
@@ -178,12 +189,19 @@ def load_model(version, region) -> LoadedModel:
         raise InvalidInput(f"Artifact of '{version}' cannot be loaded as {version.format}: {exc}",
                            code="ARTIFACT_INVALID", status=422) from exc
     with _lock:
-        _cache[cache_key] = loaded
-        while len(_cache) > settings.REGIONS_MODEL_CACHE_SIZE:
-            _cache.popitem(last=False)
+        # Two requests may have loaded it at once: the first one cached is the one everybody uses
+        # (one batcher per model), the other copy is dropped.
+        loaded = _cache.setdefault(cache_key, loaded)
+        _cache.move_to_end(cache_key)
+        evicted = [_cache.popitem(last=False)[1] for _ in range(len(_cache) - settings.REGIONS_MODEL_CACHE_SIZE)]
+    for old in evicted:
+        old.close()
     return loaded
 
 
 def clear_cache() -> None:
     with _lock:
+        evicted = list(_cache.values())
         _cache.clear()
+    for old in evicted:
+        old.close()

@@ -24,6 +24,7 @@ from ..errors import (ArtifactMissing, AsyncPredictionNotFound, ChecksumMismatch
                       NoHealthyRegion, PredictionTimeout, RegionUnavailable)
 from ..models import AsyncPrediction
 from . import inflight, recorder
+from .batching import Batched, Batcher, batcher_for
 from .forwarding import forward_predict
 from .loading import LoadedModel, load_model
 from .registry import model_get
@@ -43,14 +44,46 @@ def record_metric(*, region: str, model_name: str, version: str, latency_ms: flo
                     compute_seconds=compute_seconds, batch_size=batch_size, status_code=status_code)
 
 
-def _run_chunks(loaded: LoadedModel, batch: np.ndarray, batch_size: int) -> np.ndarray:
+def _run_chunks(loaded: LoadedModel, batch: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
     outputs = [loaded.run(batch[i:i + batch_size]) for i in range(0, len(batch), batch_size)]
-    return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+    return (outputs[0] if len(outputs) == 1 else np.concatenate(outputs)), time.perf_counter() - started
+
+
+def _batcher(route: Route, loaded: LoadedModel, rows: int, batch_size: int | None) -> Batcher | None:
+    """The model's batcher when this request joins others' (batching on, fewer rows than a batch, not split)."""
+    model = route.version.model
+    max_size = model.batch_max_size
+    if max_size <= 1 or rows >= max_size or (batch_size and batch_size < rows) or not loaded.batchable:
+        return None
+    return batcher_for(loaded, max_size=max_size, max_latency_ms=model.batch_max_latency_ms)
+
+
+def _run(route: Route, loaded: LoadedModel, batch: np.ndarray, size: int, batch_size: int | None,
+         timeout_s: float | None) -> tuple[np.ndarray, float]:
+    """(output, compute seconds): in a shared batch, or alone (in the pool when there is a timeout)."""
+    batcher = _batcher(route, loaded, len(batch), batch_size)
+    future = batcher.submit(batch) if batcher is not None else None  # None: closed (model reloaded)
+    if future is None:
+        if timeout_s is None:
+            return _run_chunks(loaded, batch, size)
+        future = _executor.submit(_run_chunks, loaded, batch, size)
+    try:
+        result = future.result(timeout=timeout_s)
+    except FutureTimeout:
+        future.cancel()  # still queued: it leaves the queue unrun
+        raise
+    return (result.output, result.compute_seconds) if isinstance(result, Batched) else result
 
 
 def run_tensor(route: Route, batch: np.ndarray, *, batch_size: int | None = None,
                timeout_ms: float | None = None) -> tuple[np.ndarray, float, float]:
-    """Run `batch` on the route's model here: (output, latency ms, compute seconds), metric recorded."""
+    """Run `batch` on the route's model here: (output, latency ms, compute seconds), metric recorded.
+
+    With the model's batching on, a small request shares a batch with concurrent ones
+    (services/batching.py); its latency includes the wait, its compute seconds are its
+    rows' share of the batch's.
+    """
     region, version = route.region, route.version
     started = time.perf_counter()
     status, compute = 200, 0.0
@@ -59,17 +92,12 @@ def run_tensor(route: Route, batch: np.ndarray, *, batch_size: int | None = None
             loaded = load_model(version, region)
             check_tensor(batch, dtype=loaded.input_dtype, shape=loaded.input_shape)
             size = max(1, int(batch_size or len(batch) or 1))
-            compute_started = time.perf_counter()
-            if timeout_ms:
-                future = _executor.submit(_run_chunks, loaded, batch, size)
-                try:
-                    output = future.result(timeout=max(0.0, timeout_ms / 1000 - (compute_started - started)))
-                except FutureTimeout:
-                    raise PredictionTimeout(f"No answer within {timeout_ms:g} ms.",
-                                            details={"timeout_ms": timeout_ms, "region": region.name}) from None
-            else:
-                output = _run_chunks(loaded, batch, size)
-            compute = time.perf_counter() - compute_started
+            timeout_s = max(0.0, timeout_ms / 1000 - (time.perf_counter() - started)) if timeout_ms else None
+            try:
+                output, compute = _run(route, loaded, batch, size, batch_size, timeout_s)
+            except FutureTimeout:
+                raise PredictionTimeout(f"No answer within {timeout_ms:g} ms.",
+                                        details={"timeout_ms": timeout_ms, "region": region.name}) from None
         except DomainError as exc:
             status = exc.status
             raise
