@@ -5,7 +5,7 @@ __all__ = ["RegionNotFound", "ModelNotFound", "VersionNotFound", "ArtifactMissin
            "PredictionTimeout", "PredictionFailed", "NoHealthyRegion", "RegionUnavailable",
            "ReplicationNotFound", "ChecksumMismatch", "DeploymentNotFound", "DeploymentConflict",
            "FailoverNotFound", "InvalidTransition", "AsyncPredictionNotFound", "InvalidBillingFile",
-           "AggregatedModelNotFound", "StoreNotAllowed"]
+           "AggregatedModelNotFound", "StoreNotAllowed", "RuntimeUnavailable"]
 
 
 class RegionNotFound(DomainError):
@@ -87,3 +87,9 @@ class StoreNotAllowed(DomainError):
     roots were set, or a symlink leading out): nothing is read or written there."""
 
     code, status, default_message = "STORE_NOT_ALLOWED", 409, "The region's store is outside the allowed roots."
+
+
+class RuntimeUnavailable(DomainError):
+    """The artifact is valid but this process lacks the runtime its format needs (ONNX Runtime)."""
+
+    code, status, default_message = "RUNTIME_UNAVAILABLE", 503, "This process cannot run the model's format."

@@ -20,7 +20,7 @@ from django.conf import settings
 from torch import nn
 
 from ..choices import ArtifactFormat
-from ..errors import ArtifactMissing, ChecksumMismatch, InvalidInput
+from ..errors import ArtifactMissing, ChecksumMismatch, InvalidInput, RuntimeUnavailable
 from ..stores import store_for
 
 __all__ = ["LoadedModel", "load_model", "build_sequential", "clear_cache", "infer_input_schema", "check_onnx",
@@ -43,7 +43,7 @@ LAYERS: dict[str, Callable[..., nn.Module]] = {
 
 @dataclass
 class LoadedModel:
-    """A ready model: `run` maps a batch array to an output array."""
+    """A ready model: `run` maps a batch array to an output array; `meta["runtime"]` says what runs it."""
 
     run: Callable[[np.ndarray], np.ndarray]
     input_dtype: str
@@ -133,11 +133,21 @@ def _torch_runner(module: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _onnx_runner(content: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    import onnxruntime as ort
-
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        # torch cannot run an ONNX graph itself; the artifact is fine, this process lacks the runtime.
+        raise RuntimeUnavailable("ONNX models are served by ONNX Runtime, which is not installed in this "
+                                 "process (pip install onnxruntime, pinned in requirements.txt).",
+                                 details={"format": ArtifactFormat.ONNX, "runtime": "onnxruntime"}) from None
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # one request per thread; the server runs many
-    session = ort.InferenceSession(content, sess_options=options, providers=["CPUExecutionProvider"])
+    state = ort.capi.onnxruntime_pybind11_state
+    try:
+        session = ort.InferenceSession(content, sess_options=options, providers=["CPUExecutionProvider"])
+    except (state.Fail, state.InvalidGraph, state.InvalidArgument, state.NotImplemented,
+            state.RuntimeException) as exc:  # a graph onnx accepts but this runtime cannot run (an op, an opset)
+        raise ValueError(f"ONNX Runtime {ort.__version__} cannot load it: {str(exc)[:300]}") from exc
     name = session.get_inputs()[0].name
 
     def run(batch: np.ndarray) -> np.ndarray:
@@ -148,17 +158,19 @@ def _onnx_runner(content: bytes) -> Callable[[np.ndarray], np.ndarray]:
 def _build(version, content: bytes) -> LoadedModel:
     schema = version.input_schema or {}
     dtype, shape = schema.get("dtype", "float32"), list(schema.get("shape", []))
+    runtime = "torch"
     if version.format == ArtifactFormat.TORCHSCRIPT:
         run = _torch_runner(torch.jit.load(io.BytesIO(content), map_location="cpu"))
     elif version.format == ArtifactFormat.ONNX:
-        run = _onnx_runner(content)
+        run, runtime = _onnx_runner(content), "onnxruntime"
     else:
         module = build_sequential(version.architecture)
         state = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
         module.load_state_dict(state, strict=True)
         run = _torch_runner(module)
     return LoadedModel(run=run, input_dtype=dtype, input_shape=shape,
-                       meta={"format": version.format, "sha256": version.sha256, "name": str(version)})
+                       meta={"format": version.format, "sha256": version.sha256, "runtime": runtime,
+                             "name": str(version)})
 
 
 _cache: OrderedDict[tuple[str, int, str], LoadedModel] = OrderedDict()

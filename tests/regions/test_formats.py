@@ -64,6 +64,46 @@ def test_an_onnx_graph_served_by_onnxruntime(caller, three_regions):
         assert np.allclose(predict(caller, "onnx-mlp"), module(torch.from_numpy(X)).numpy(), atol=1e-5)
 
 
+def test_onnx_runs_on_onnxruntime_and_torch_formats_stay_on_torch(caller, three_regions, registered):
+    from flcore.export import export_model
+    from regions.services.loading import load_model
+    from regions.services.routing import model_routes
+
+    arrays, spec, module = flcore_arrays()
+    caller.post("/api/v1/models", {"model_id": "onnx-mlp"})
+    assert caller.post("/api/v1/models/onnx-mlp/versions", {
+        "version": "1", "format": "onnx", "region": "us-east-1",
+        "artifact_base64": base64.b64encode(export_model(arrays, spec, "onnx").content).decode()}).status_code == 201
+    runtimes = {}
+    for name in ("onnx-mlp", "churn"):
+        route = model_routes(name)[0]
+        runtimes[name] = load_model(route.version, route.region).meta["runtime"]
+    assert runtimes == {"onnx-mlp": "onnxruntime", "churn": "torch"}
+
+
+def test_without_onnxruntime_an_onnx_model_is_a_clear_503(caller, three_regions, monkeypatch):
+    """torch cannot run an ONNX graph: the process says what it lacks, and the replica stays in rotation."""
+    import sys
+
+    from flcore.export import export_model
+
+    arrays, spec, _ = flcore_arrays()
+    caller.post("/api/v1/models", {"model_id": "onnx-mlp"})
+    caller.post("/api/v1/models/onnx-mlp/versions", {
+        "version": "1", "format": "onnx", "region": "us-east-1",
+        "artifact_base64": base64.b64encode(export_model(arrays, spec, "onnx").content).decode()})
+    installed = sys.modules.get("onnxruntime")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
+    response = caller.post("/api/v1/models/onnx-mlp/predict", {"inputs": X.tolist()})
+    assert response.status_code == 503, response.content
+    error = response.json()["error"]
+    assert error["code"] == "RUNTIME_UNAVAILABLE" and "ONNX Runtime" in error["message"]
+    sync = caller.get("/api/v1/replication/sync-status?region=us-east-1").json()["data"]
+    assert sync["replicas"][0]["status"] == "completed"
+    monkeypatch.setitem(sys.modules, "onnxruntime", installed)
+    assert caller.post("/api/v1/models/onnx-mlp/predict", {"inputs": X.tolist()}).status_code == 200
+
+
 def test_a_version_promoted_from_a_federated_aggregated_model(caller, three_regions, settings, tmp_path):
     from flcore.artifacts import round_path, save_arrays
     from flcore.models import AggregatedModel, TrainingExecution, TrainingRound
