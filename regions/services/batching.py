@@ -35,10 +35,17 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
+from prometheus_client import Counter
 
 __all__ = ["Batched", "Batcher", "batcher_for", "IDLE_SECONDS"]
 
 log = logging.getLogger(__name__)
+
+# Rows per model run = rows / runs (Triton's nv_inference_exec_count against its request counts).
+_RUNS = Counter("fedplane_batch_runs", "Model runs by adaptive batching (a request rerun alone counts)",
+                ["model"])
+_REQUESTS = Counter("fedplane_batch_requests", "Requests answered by adaptive batching", ["model"])
+_ROWS = Counter("fedplane_batch_rows", "Rows run by adaptive batching", ["model"])
 
 IDLE_SECONDS = 30.0  # a worker without work for this long leaves; the next request starts a new one
 _create_lock = threading.Lock()
@@ -79,7 +86,8 @@ class Batcher:
         self._cond = threading.Condition(threading.Lock())
         self._worker: threading.Thread | None = None
         self._closed = False
-        self.batches = 0  # batches run (for tests and the bench)
+        self.batches = 0  # model runs (for tests)
+        self._counted = (_RUNS.labels(name), _REQUESTS.labels(name), _ROWS.labels(name))
 
     def configure(self, *, max_size: int, max_latency_ms: float) -> None:
         """New settings (a model's batching changed); the batch being formed uses them at its next look."""
@@ -171,6 +179,8 @@ class Batcher:
             return
         self.batches += 1
         total = sum(item.rows for item in items)
+        runs, requests, rows = self._counted
+        runs.inc()
         started = time.perf_counter()
         try:
             output = self._run(items[0].array if len(items) == 1 else np.concatenate([i.array for i in items]))
@@ -182,6 +192,8 @@ class Batcher:
         compute = time.perf_counter() - started
         if len(items) == 1:  # what it would get alone, whatever its shape
             items[0].future.set_result(Batched(output=output, compute_seconds=compute, batch_rows=total))
+            requests.inc()
+            rows.inc(total)
             return
         if output is None or not isinstance(output, np.ndarray) or output.ndim < 1 or len(output) != total:
             for item in items:  # failed, or not one output row per input row: each request alone
@@ -192,6 +204,8 @@ class Batcher:
             item.future.set_result(Batched(output=output[offset:offset + item.rows],
                                            compute_seconds=compute * item.rows / total, batch_rows=total))
             offset += item.rows
+        requests.inc(len(items))
+        rows.inc(total)
 
 
 def _fail(item: _Item, exc: BaseException) -> None:

@@ -198,6 +198,14 @@ def concurrently(fn: Callable[[int], object], n: int) -> list:
     return results
 
 
+def batch_counters(model: str) -> list[float]:
+    """Runs, requests and rows of the model's batcher, as Prometheus exports them."""
+    from prometheus_client import REGISTRY
+
+    return [REGISTRY.get_sample_value(f"fedplane_batch_{n}_total", {"model": model}) or 0.0
+            for n in ("runs", "requests", "rows")]
+
+
 @pytest.mark.django_db
 def test_concurrent_predictions_share_a_batch_and_each_is_metered(three_regions, metrics):
     from regions.errors import InvalidInput, PredictionFailed
@@ -216,11 +224,13 @@ def test_concurrent_predictions_share_a_batch_and_each_is_metered(three_regions,
     loaded = load_model(route.version, route.region)
     inputs = rows(10)
     inputs[9] = np.zeros((1, 3), np.float32)  # not the model's shape: refused before it queues
+    counted = batch_counters("picky:1")
     results = concurrently(lambda i: run_tensor(route, inputs[i]), 10)
     assert isinstance(results[9], InvalidInput)
     for x, (output, latency, compute) in zip(inputs, results[:9]):
         assert np.array_equal(output, x * 2 + 1)
     assert loaded.batcher.batches == 1  # nine callers, one model run
+    assert [b - a for a, b in zip(counted, batch_counters("picky:1"))] == [1, 9, 9]  # what /metrics shows
     assert sorted(m["status_code"] for m in metrics) == [200] * 9 + [400]
     ok = [m for m in metrics if m["status_code"] == 200]
     assert all(m["batch_size"] == 1 and m["latency_ms"] > 0 and m["compute_seconds"] > 0 for m in ok)
