@@ -41,65 +41,58 @@ class CopyResult:
 
 
 class ReadBack(threading.Thread):
-    """Hashes a local file in order, part by part, as the writer announces each part complete."""
+    """Hashes a local file in order while a writer appends to it.
+
+    The writer maps each part it announces (from the page cache, populated at once): it has
+    time to spare, as copying is faster than hashing, so this thread, the slower one, only hashes.
+    """
 
     def __init__(self, path: str) -> None:
         super().__init__(name="store-read-back", daemon=True)
         self.path, self.digest, self.error = path, hashlib.sha256(), None
-        self._parts: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._fd = os.open(path, os.O_RDONLY)
+        self._mapped = 0
+        self._parts: queue.SimpleQueue[tuple[mmap.mmap, int] | None] = queue.SimpleQueue()
         self.start()
 
     def announce(self, length: int) -> None:
-        """The next `length` bytes of the file are written and may be read back."""
-        self._parts.put(length)
+        """The next `length` bytes of the file are written: map them for the hashing thread."""
+        start, end = self._mapped, self._mapped + length
+        if os.fstat(self._fd).st_size < end:  # touching a mapping past the end of the file would fault
+            raise OSError(errno.EIO, f"{self.path} is shorter than what was written to it")
+        while start < end:
+            base = start - start % mmap.ALLOCATIONGRANULARITY
+            stop = min(end, base + _MAP_BYTES)
+            self._parts.put((mmap.mmap(self._fd, stop - base, flags=mmap.MAP_SHARED | _POPULATE,
+                                       prot=mmap.PROT_READ, offset=base), start - base))
+            start = stop
+        self._mapped = end
 
     def result(self) -> str:
-        self._parts.put(None)
-        self.join()
+        self._end()
         if self.error is not None:
             raise self.error
         return self.digest.hexdigest()
 
     def abandon(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
         self._parts.put(None)
         self.join()
+        os.close(self._fd)
 
     def run(self) -> None:
-        hashed = 0
-        try:
-            with open(self.path, "rb", buffering=0) as landed:
-                while (length := self._parts.get()) is not None:
-                    end = hashed + length
-                    while True:  # take every part announced meanwhile in one go
-                        try:
-                            more = self._parts.get_nowait()
-                        except queue.Empty:
-                            break
-                        if more is None:
-                            self._parts.put(None)
-                            break
-                        end += more
-                    self._hash_range(landed.fileno(), hashed, end)
-                    hashed = end
-        except OSError as exc:  # reported by result(); the writer goes on announcing until it is done
-            self.error = exc
-            while self._parts.get() is not None:
-                pass
-
-    def _hash_range(self, fd: int, start: int, end: int) -> None:
-        """Hash bytes [start, end) of the file straight from the page cache (mapped, no copy)."""
-        if os.fstat(fd).st_size < end:  # mapping past the end would fault
-            raise OSError(errno.EIO, f"{self.path} is shorter than what was written to it")
-        while start < end:
-            base = start - start % mmap.ALLOCATIONGRANULARITY
-            stop = min(end, base + _MAP_BYTES)
-            mapped = mmap.mmap(fd, stop - base, flags=mmap.MAP_SHARED | _POPULATE, prot=mmap.PROT_READ, offset=base)
+        while (part := self._parts.get()) is not None:
+            mapped, skip = part
             try:
-                with memoryview(mapped) as view:
-                    self.digest.update(view[start - base:])
+                if self.error is None:
+                    with memoryview(mapped) as view:
+                        self.digest.update(view[skip:])
+            except (OSError, ValueError) as exc:  # reported by result()
+                self.error = exc
             finally:
                 mapped.close()
-            start = stop
 
 
 def _copy_range(src: int, dst: int, count: int, offset: int, kernel: dict) -> int:
