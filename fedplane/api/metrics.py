@@ -6,7 +6,9 @@ request. This one records the same counters and histograms on django-prometheus'
 metric objects (so `/metrics`, its names and labels, and the multi-process mode are
 unchanged), around the whole chain, with the labelled children kept in a dict.
 Differences: the per-view latency includes the other middleware (there is no "after"
-point any more), so the "unknown latency" counters stay at zero.
+point any more), so the "unknown latency" counters stay at zero; and the `method` label holds
+only the methods the API answers, every other one (a scanner's TRACE, a made-up verb) being
+`other`, so that no client can add label values (series) to the scrape.
 """
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ from time import perf_counter
 
 from django_prometheus.middleware import Metrics
 
-__all__ = ["PrometheusMiddleware", "record_exception"]
+__all__ = ["PrometheusMiddleware", "method_label", "record_exception"]
 
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _children: dict[tuple, object] = {}
 
 
@@ -26,6 +28,11 @@ def _child(metric, *labels):
     if child is None:
         child = _children[key] = metric.labels(*labels)
     return child
+
+
+def method_label(method: str | None) -> str:
+    """The request's method as a label value: one of the API's methods, else `other`."""
+    return method if method in _METHODS else "other"
 
 
 def _view_name(request) -> str:
@@ -52,7 +59,7 @@ class PrometheusMiddleware:
         m = self.metrics
         started = perf_counter()
         m.requests_total.inc()
-        method = request.method if request.method in _METHODS else "<invalid method>"
+        method = method_label(request.method)
         transport = "https" if request.is_secure() else "http"
         _child(m.requests_by_method, method).inc()
         _child(m.requests_by_transport, transport).inc()
@@ -81,7 +88,7 @@ class PrometheusMiddleware:
         else:
             m.responses_body_bytes.observe(len(response.content))
         elapsed = perf_counter() - started
-        _child(m.requests_latency_by_view_method, view, request.method).observe(elapsed)
+        _child(m.requests_latency_by_view_method, view, method).observe(elapsed)
         m.responses_total.inc()
         m.requests_latency_before.observe(elapsed)
         return response

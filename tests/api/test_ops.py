@@ -67,3 +67,17 @@ def test_metrics_counts_requests_and_latency_per_view(client, make_key):
     bucket = "django_http_requests_latency_seconds_by_view_method_bucket"
     assert _sample(text, bucket, view="auth-me", le="+Inf") >= 3
     assert "django_http_responses_total_by_status_total" in text
+
+
+def test_metrics_method_label_holds_only_the_api_methods(client):
+    """A scanner's TRACE or a made-up verb counts as `other`: no client adds label values to the scrape."""
+    for method in ("TRACE", "CONNECT", "PROPFIND", "FUZZ-1", "<invalid method>"):
+        client.generic(method, "/api/v1/auth/me")
+        client.generic(method, "/no/such/path")
+    text = client.get("/metrics").content.decode()
+    methods = set(re.findall(r'\bmethod="([^"]*)"', text))
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}, methods
+    assert _sample(text, "django_http_requests_total_by_method_total", method="other") >= 10
+    latency = "django_http_requests_latency_seconds_by_view_method_count"
+    assert _sample(text, latency, method="other", view="auth-me") >= 5
+    assert _sample(text, latency, method="other", view="<unnamed view>") >= 5
