@@ -235,6 +235,10 @@ FLCORE_SIMULATION_CPUS = env.int("FLCORE_SIMULATION_CPUS", default=os.cpu_count(
 FLCORE_SIMULATION_MAX_SUPERNODES = env.int("FLCORE_SIMULATION_MAX_SUPERNODES", default=10_000)
 # Seconds to wait for RAY_ADDRESS to accept a connection before the execution fails (FL003).
 FLCORE_RAY_CONNECT_TIMEOUT = env.float("FLCORE_RAY_CONNECT_TIMEOUT", default=5.0)
+# Prometheus: per-execution series (round, loss, accuracy, clients, epsilon) for at most this many
+# executions, running ones first, then those that ended within FLCORE_METRICS_RECENT_SECONDS.
+FLCORE_METRICS_EXECUTIONS = env.int("FLCORE_METRICS_EXECUTIONS", default=20)
+FLCORE_METRICS_RECENT_SECONDS = env.float("FLCORE_METRICS_RECENT_SECONDS", default=600.0)
 
 # --- Module Federation registry -------------------------------------------------
 # Seconds a fetch of a remote entry or an mf-manifest.json may take in total (MF007 past it).
@@ -311,6 +315,9 @@ INTEGRATION_CONNECT_TIMEOUT = env.float("INTEGRATION_CONNECT_TIMEOUT", default=1
 FEDPLANE_RESTART_BACKOFF = env.float("FEDPLANE_RESTART_BACKOFF", default=1.0)
 FEDPLANE_RESTART_BACKOFF_MAX = env.float("FEDPLANE_RESTART_BACKOFF_MAX", default=30.0)
 FEDPLANE_RESTART_STABLE_SECONDS = env.float("FEDPLANE_RESTART_STABLE_SECONDS", default=60.0)
+# "host:port" where a Celery worker serves its own Prometheus metrics (rounds recorded, ...);
+# empty: off (runplatform's workers write to the web's PROMETHEUS_MULTIPROC_DIR instead).
+FEDPLANE_WORKER_METRICS_ADDRESS = env.str("FEDPLANE_WORKER_METRICS_ADDRESS", default="")
 
 # --- API -----------------------------------------------------------------------
 MAX_REQUEST_BODY_BYTES = env.int("FEDPLANE_MAX_BODY_BYTES", default=10 * 1024 * 1024)

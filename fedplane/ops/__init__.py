@@ -1,1 +1,1 @@
-"""Operations endpoints: liveness, readiness (Prometheus scrape is django-prometheus)."""
+"""Operations endpoints: liveness, readiness, the Prometheus scrape (metrics.py)."""

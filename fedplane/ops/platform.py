@@ -103,11 +103,11 @@ class PlatformProcesses:
         child = self.children[name] = _Child(name, args, env or os.environ.copy())
         self._spawn(child)
 
-    def _web_env(self) -> dict[str, str]:
-        """The web processes count requests in files of a fresh directory per start
-        (prometheus_client's multi-process mode), so /metrics sums all of them, including
-        processes that have been restarted since."""
-        metrics_dir = Path(settings.VAR_DIR) / "prometheus" / f"web-{self.port}"
+    def _metrics_env(self) -> dict[str, str]:
+        """The web and worker processes count in files of one fresh directory per start
+        (prometheus_client's multi-process mode), so /metrics sums all of them: requests,
+        the rounds workers record, and processes that have been restarted since."""
+        metrics_dir = Path(settings.VAR_DIR) / "prometheus" / f"platform-{self.port}"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
@@ -116,9 +116,10 @@ class PlatformProcesses:
         if settings.FLOWER_MANAGE_SUPERLINK:
             # Flower's SuperLink is a process of the deployment, started by its app's command.
             self._add("superlink", [sys.executable, str(settings.BASE_DIR / "manage.py"), "runsuperlink"])
-        self._add("web", server_command(self.host, self.port, self.web_workers), self._web_env())
+        env = self._metrics_env()
+        self._add("web", server_command(self.host, self.port, self.web_workers), env)
         for name, queues, concurrency, extra in worker_specs(self.worker_concurrency):
-            self._add(name, worker_command(concurrency, queues, name) + extra)
+            self._add(name, worker_command(concurrency, queues, name) + extra, env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()  # at start an exit is a configuration error: report it, do not retry

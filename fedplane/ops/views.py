@@ -1,6 +1,4 @@
 """/livez and /readyz: public, as the seed allows for health; /metrics for Prometheus."""
-import os
-
 import prometheus_client
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
@@ -9,6 +7,7 @@ from fedplane.api.envelope import dumps, envelope
 from fedplane.api.errors import ErrorCode, error_body
 
 from .checks import run_checks
+from .metrics import scrape_registry
 
 __all__ = ["liveness", "metrics", "readiness"]
 
@@ -30,29 +29,7 @@ def readiness(request):
     return _json(error_body(ErrorCode.SERVICE_UNAVAILABLE, "Not ready.", {"checks": checks}), status=503)
 
 
-# Per-process collectors: in multi-process mode the files hold what matters of each process.
-_PER_PROCESS = (prometheus_client.ProcessCollector, prometheus_client.PlatformCollector,
-                prometheus_client.GCCollector)
-
-
-def _registry() -> prometheus_client.CollectorRegistry:
-    """With PROMETHEUS_MULTIPROC_DIR (several server processes, runplatform --web-workers),
-    the metric objects of every process are summed from their files; collectors computed at
-    scrape time (the regions' gauges, read from the database) are asked once, here."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return prometheus_client.REGISTRY
-    from prometheus_client import multiprocess
-    from prometheus_client.metrics import MetricWrapperBase
-
-    registry = prometheus_client.CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    for collector in list(prometheus_client.REGISTRY._collector_to_names):  # no public listing exists
-        if not isinstance(collector, (MetricWrapperBase, *_PER_PROCESS)):
-            registry.register(collector)
-    return registry
-
-
 @require_GET
 def metrics(request):
-    return HttpResponse(prometheus_client.generate_latest(_registry()),
+    return HttpResponse(prometheus_client.generate_latest(scrape_registry()),
                         content_type=prometheus_client.CONTENT_TYPE_LATEST)

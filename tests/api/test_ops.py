@@ -81,3 +81,24 @@ def test_metrics_method_label_holds_only_the_api_methods(client):
     latency = "django_http_requests_latency_seconds_by_view_method_count"
     assert _sample(text, latency, method="other", view="auth-me") >= 5
     assert _sample(text, latency, method="other", view="<unnamed view>") >= 5
+
+
+def test_a_worker_serves_its_metric_objects_but_not_the_database_gauges(settings):
+    """FEDPLANE_WORKER_METRICS_ADDRESS: what the worker's processes count (rounds, ...); the gauges read
+    from the database are the web's alone, or Prometheus would get them twice."""
+    import httpx
+
+    from fedplane.ops.metrics import serve_worker_metrics
+    from tests.support.processes import free_port
+
+    settings.FEDPLANE_WORKER_METRICS_ADDRESS = ""
+    assert serve_worker_metrics() is None
+    settings.FEDPLANE_WORKER_METRICS_ADDRESS = f"127.0.0.1:{free_port()}"
+    server = serve_worker_metrics()
+    try:
+        text = httpx.get(f"http://{settings.FEDPLANE_WORKER_METRICS_ADDRESS}/metrics", timeout=10).text
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "fedplane_fl_round_duration_seconds" in text and "django_http_requests_total_by_method" in text
+    assert "fedplane_fl_executions" not in text and "fedplane_region_up" not in text

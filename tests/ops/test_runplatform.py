@@ -65,7 +65,7 @@ def test_two_web_processes_share_the_port_and_metrics_count_both(platform):
             for thread in threads:
                 thread.join()
         sent += len(threads)
-        counts = _livez_by_process(platform.root / "prometheus" / f"web-{platform.port}")
+        counts = _livez_by_process(platform.root / "prometheus" / f"platform-{platform.port}")
         return all(counts.get(pid, 0) > 0 for pid in processes)
 
     wait_until(both_served, timeout=60, interval=0, message="requests served by both web processes")
