@@ -28,6 +28,7 @@ class ClientUpdate:
     seconds: float  # ClientApp handler time if reported, else push-to-reply time
     error: str | None = None
     rejection: str | None = None  # the server kept this update out of the aggregate (NaN, wrong shape, ...)
+    size_bytes: int = 0  # the arrays the reply carried (a train update's model), as received
 
     @property
     def client_id(self) -> str | None:

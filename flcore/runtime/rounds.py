@@ -68,9 +68,14 @@ def updates_of(driver: Driver, exchange: Exchange,
                 seconds=seconds if seconds is not None else exchange.seconds[node],
                 error=reply.error.reason if reply.has_error() else None,
                 rejection=rejected[node].reason if rejected and node in rejected else None,
+                size_bytes=0 if reply.has_error() else _array_bytes(reply),
             )
         )
     return updates
+
+
+def _array_bytes(reply: Message) -> int:
+    return sum(len(array.data) for record in reply.content.array_records.values() for array in record.values())
 
 
 def stragglers_of(exchange: Exchange, phase: str, timeout: float,

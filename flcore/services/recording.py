@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 
 import psutil
 from django.db import transaction
@@ -14,6 +15,7 @@ from ..artifacts import StoredArtifact
 from ..choices import ClientStatus, RoundStatus, UpdatePhase
 from ..models import AggregatedModel, ClientUpdate, FLClient, PerformanceMetric, TrainingExecution, TrainingRound
 from ..runtime.records import RoundRecord, RoundSettings
+from .round_metrics import execution_labels, observe_failed_round, observe_round
 
 __all__ = ["record_round_started", "record_round", "record_round_failed", "clients_by_node"]
 
@@ -131,6 +133,9 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
         NewEvent("metrics.updated", {"executionId": execution_id, "round": record.round_number,
                                      "metrics": _flat_metrics(record)})]
     emit_many(events)
+    # Prometheus counts what the database kept: nothing for a round whose transaction rolled back.
+    transaction.on_commit(partial(observe_round, execution_labels(execution.algorithm, execution.runtime), record,
+                                  accepted=accepted))
     return round_
 
 
@@ -147,6 +152,8 @@ def record_round_failed(execution: TrainingExecution, record: RoundRecord) -> Tr
                   "metrics": {"train": record.train_metrics}, "completed_at": timezone.now()})
     _store_updates(round_, record, clients)
     emit_many(_rejected_events(str(execution.id), record, clients))
+    transaction.on_commit(partial(observe_failed_round, execution_labels(execution.algorithm, execution.runtime),
+                                  record))
     return round_
 
 

@@ -32,10 +32,13 @@ def fl_superlink(live_logs):
 
 
 @pytest.fixture(scope="session")
-def fl_env(live_env, fl_superlink) -> dict[str, str]:
-    # A dead worker is noticed after 6 s of silence (45 s in production).
+def fl_env(live_env, fl_superlink, tmp_path_factory) -> dict[str, str]:
+    # A dead worker is noticed after 6 s of silence (45 s in production). The servers and workers
+    # count in one Prometheus multi-process directory, as runplatform's do: a server's /metrics
+    # shows the rounds a worker recorded.
     return {**live_env, "FLOWER_SUPERLINK_ADDRESS": fl_superlink.address, "FLOWER_MANAGE_SUPERLINK": "0",
-            "FLCORE_STALE_SECONDS": "6", "FLCORE_SWEEP_SECONDS": "1"}
+            "FLCORE_STALE_SECONDS": "6", "FLCORE_SWEEP_SECONDS": "1",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("fl-prometheus"))}
 
 
 @pytest.fixture(scope="session")
