@@ -3,3 +3,13 @@ from django.apps import AppConfig
 
 class FederationRegistryConfig(AppConfig):
     name = "federation_registry"
+
+    def ready(self) -> None:
+        from prometheus_client import REGISTRY
+
+        from .services.prometheus import DeploymentsCollector
+
+        try:
+            REGISTRY.register(DeploymentsCollector())
+        except ValueError:  # already registered (ready() runs twice in some test set-ups)
+            pass

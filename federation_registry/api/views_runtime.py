@@ -19,6 +19,7 @@ from ..filtersets import DeploymentFilterSet
 from ..models import Deployment
 from ..services import deployments as deploy_services
 from ..services import runtime, telemetry
+from ..services.prometheus import count_shell_request
 from . import schemas
 from . import serializers as s
 
@@ -67,7 +68,14 @@ def _matches(if_none_match: str, etag: str) -> bool:
 def shell_runtime(request, application_id: str, environment: str):
     """Public on purpose: a browser shell fetches it at startup before it has any credential,
     and it holds only what the page will load anyway (remote URLs and share config). A plain
-    Django view, not DRF: it runs on every page load, and is one indexed read."""
+    Django view, not DRF: it runs on every page load, and is one indexed read. Prometheus
+    counts the answers by status (the share of 304s tells how well shells' copies keep)."""
+    response = _shell_runtime(request, application_id, environment)
+    count_shell_request(environment, response.status_code)
+    return response
+
+
+def _shell_runtime(request, application_id: str, environment: str):
     if request.method not in ("GET", "HEAD"):
         response = json_error(405, ErrorCode.METHOD_NOT_ALLOWED, f"Method {request.method} not allowed.",
                               request=request)

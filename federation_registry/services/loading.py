@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -17,6 +18,7 @@ from .applications import application_refresh_health
 from .fetch import Fetched, fetch
 from .manifest import parse_manifest
 from .modules import module_get
+from .prometheus import count_module_loads
 
 __all__ = ["LoadResult", "module_load", "missing_exposes"]
 
@@ -80,8 +82,9 @@ def module_load(*, module_id: Any, target_application: str = "", lazy: bool = Tr
 def _record_success(module: RemoteModule, fetched: Fetched, target: str, lazy: bool,
                     used_fallback: bool) -> LoadResult:
     size = len(fetched.body)
-    ModuleMetric.objects.create(module=module, kind=MetricKind.LOAD, load_time=fetched.elapsed_ms, size=size,
-                                success=True)
+    row = ModuleMetric.objects.create(module=module, kind=MetricKind.LOAD, load_time=fetched.elapsed_ms, size=size,
+                                      success=True)
+    transaction.on_commit(partial(count_module_loads, [row]))
     RemoteModule.objects.filter(pk=module.pk).update(load_time=fetched.elapsed_ms, size=size,
                                                      status=ModuleStatus.ACTIVE)
     module.refresh_from_db()
@@ -94,8 +97,9 @@ def _record_success(module: RemoteModule, fetched: Fetched, target: str, lazy: b
 
 @transaction.atomic
 def _record_failure(module: RemoteModule, error: DomainError, target: str) -> None:
-    ModuleMetric.objects.create(module=module, kind=MetricKind.LOAD, success=False, error_code=error.code,
-                                error_message=error.message[:500])
+    row = ModuleMetric.objects.create(module=module, kind=MetricKind.LOAD, success=False, error_code=error.code,
+                                      error_message=error.message[:500])
+    transaction.on_commit(partial(count_module_loads, [row]))
     RemoteModule.objects.filter(pk=module.pk).update(status=ModuleStatus.ERROR)
     application_refresh_health(module.application)
     emit("module.error", {"moduleId": str(module.id), "applicationId": str(module.application_id),

@@ -3,6 +3,7 @@
 thresholds: a breach rolls back on its own, a healthy step widens when autoPromote is on."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -13,6 +14,7 @@ from ..models import Deployment, ModuleMetric, RemoteModule
 from .applications import application_by_ref, application_refresh_health
 from .deployments import deployment_promote, deployment_rollback
 from .metrics import percentile
+from .prometheus import count_module_loads
 from .runtime import in_canary
 
 __all__ = ["telemetry_record", "step_verdict"]
@@ -63,6 +65,7 @@ def telemetry_record(*, application_id: Any, environment: str, client_id: str, s
                 client_id=client_id[:200], deployment=deployment if in_deployment else None,
                 variant=variant if in_deployment else ""))
         ModuleMetric.objects.bulk_create(rows)
+        transaction.on_commit(partial(count_module_loads, rows))
         application_refresh_health(app)
     result: dict = {"accepted": len(rows), "variant": variant, "deployment": None}
     if deployment is not None:
