@@ -12,13 +12,15 @@ class RegionsConfig(AppConfig):
         from .prober import start_prober
 
         from .services.metrics import RegionsCollector
+        from .services.replication_metrics import ReplicationCollector
         from .stores import register_plugins
         from .streams import register_streams
 
         worker_ready.connect(start_prober, weak=False, dispatch_uid="regions-prober")
         register_plugins()
         register_streams()
-        try:
-            REGISTRY.register(RegionsCollector())
-        except ValueError:  # already registered (ready() runs twice in some test set-ups)
-            pass
+        for collector in (RegionsCollector(), ReplicationCollector()):
+            try:
+                REGISTRY.register(collector)
+            except ValueError:  # already registered (ready() runs twice in some test set-ups)
+                pass
