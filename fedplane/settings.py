@@ -200,6 +200,10 @@ STATIC_ROOT = VAR_DIR / "static"
 # WhiteNoise serves the apps' static folders directly (admin, dashboard and its npm-built vendor/),
 # so no collectstatic step is needed; files are indexed when the server starts.
 WHITENOISE_USE_FINDERS = True
+# The project's own static files (the API docs page's stylesheet), beside the apps' static folders.
+STATICFILES_DIRS = [BASE_DIR / "fedplane" / "static"]
+# Files browsers ask for at the root (/favicon.ico), served by WhiteNoise as they are.
+WHITENOISE_ROOT = BASE_DIR / "fedplane" / "public"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one
 # Lifetime of the bearer token the dashboard page gets for the API and WebSocket (renewed by the page).
 DASHBOARD_TOKEN_SECONDS = env.int("FEDPLANE_DASHBOARD_TOKEN_SECONDS", default=300)

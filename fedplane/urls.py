@@ -1,8 +1,9 @@
 """Top-level routes: /api/v1/ (each app's api/urls.py), schema, docs, admin, ops."""
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
+from fedplane.api.docs import ApiDocsView
 from fedplane.api.views_errors import api_bad_request, api_forbidden, api_not_found, server_error
 from fedplane.events.sse import event_stream
 from fedplane.events.views import EventViewSet
@@ -22,7 +23,7 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),  # renders under the CSP
     path("admin/", admin.site.urls),
     path("dashboard/", include("fedplane.dashboard.urls")),
     path("livez", liveness, name="livez"),

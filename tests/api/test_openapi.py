@@ -70,6 +70,11 @@ def test_the_docs_page_renders_for_a_signed_in_caller(client, caller):
     response = client.get("/api/docs/", **caller)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html") and b"swagger" in response.content.lower()
+    # Nothing inline for the CSP to refuse (tests/dashboard/test_pages_browser.py renders it in Chromium).
+    assert b"<style" not in response.content and b"<script>" not in response.content
+    script = client.get("/api/docs/?script=", **caller)
+    assert script.status_code == 200 and script.headers["Content-Type"].startswith("application/javascript")
+    assert b"SwaggerUIBundle(" in script.content
 
 
 def test_the_schema_documents_the_envelopes_and_the_event_stream(schema):
