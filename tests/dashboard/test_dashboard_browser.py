@@ -3,9 +3,7 @@ training on real Flower clients with the admin action in another tab, and the da
 gain one point per completed round, live over the WebSocket, without the page reloading."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from datetime import datetime
 
 import httpx
@@ -16,31 +14,9 @@ from tests.support.fl import start_execution, wait_for_round, wait_for_status
 pytestmark = [pytest.mark.live, pytest.mark.flower, pytest.mark.django_db(transaction=True),
               pytest.mark.timeout(900)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ROUNDS = 3
 # How long after the round's completion (server clock) its point may reach the page.
 LIVE_WITHIN_SECONDS = 5.0
-
-
-@pytest.fixture
-def driver():
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing.append("selenium (pip)")
-    if missing:  # scripts/test apt-installs chromium and chromium-driver; CI must not skip
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"needs {', '.join(missing)}")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", "--disable-extensions", "--window-size=1400,1000"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield browser
-    browser.quit()
 
 
 def _wait(driver, condition, timeout: float, message: str):
