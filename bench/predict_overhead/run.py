@@ -22,23 +22,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import torch
 from torch import nn
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench._common.fedplane import EmbeddedServer, env_for, manage, percentiles  # noqa: E402,F401  (profile_predict.py)
+
 FEATURES = 32
 
 
@@ -48,30 +43,6 @@ def model_bytes() -> bytes:
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(module), buffer)
     return buffer.getvalue()
-
-
-def env_for(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
-    env.update({"FEDPLANE_VAR_DIR": str(var_dir), "FEDPLANE_REGION": "bench-1", "LOG_LEVEL": "WARNING",
-                "FEDPLANE_RATE_LIMIT_DEFAULT": "1000000000", "FEDPLANE_RATE_LIMIT_PREDICT": "1000000000"})
-    return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, str(REPO / "manage.py"), *args], env=env, cwd=REPO, capture_output=True,
-                          text=True, check=True)
-    return done.stdout.strip()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def timed(fn, n: int, warmup: int = 20) -> list[float]:
@@ -94,35 +65,17 @@ def main() -> None:
                              "request's close is the WAL's last (what fedplane/api/sqlite.py means to do in the "
                              "server)")
     args = parser.parse_args()
-    var_dir = Path(tempfile.mkdtemp(prefix="fedplane-bench-predict-"))
-    env = env_for(var_dir)
-    server = None
+    server = EmbeddedServer(region="bench-1", prefix="fedplane-bench-predict-")
     try:
-        manage(env, "migrate", "--noinput")
-        key = manage(env, "createadmin", "--quiet-key").splitlines()[-1]
+        server.prepare()
         if args.wal_anchor:
             import sqlite3
 
-            anchor = sqlite3.connect(str(var_dir / "fedplane.sqlite3"), isolation_level=None)
+            anchor = sqlite3.connect(str(server.var_dir / "fedplane.sqlite3"), isolation_level=None)
             anchor.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
         content = model_bytes()
-        port = free_port()
-        log = open(var_dir / "server.log", "wb")
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "fedplane.asgi:application", "--host", "127.0.0.1",
-                                   "--port", str(port), "--no-access-log"], cwd=REPO, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
-        client = httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/livez").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("server did not start; see " + str(var_dir / "server.log"))
-            time.sleep(0.1)
+        server.start()
+        client = server.client()
         assert client.post("/api/v1/regions", json={"name": "bench-1"}).status_code == 201
         assert client.post("/api/v1/models", json={"model_id": "mlp"}).status_code == 201
         assert client.post("/api/v1/models/mlp/versions", json={
@@ -195,13 +148,7 @@ def main() -> None:
               f"{local64 / (local64 + floor):.4f}; a 64-row batch would have to take {1.5 * floor:.1f} ms in "
               "process for 0.60 to be reachable at that floor")
     finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=15)
-        if args.keep:
-            print(f"kept {var_dir}")
-        else:
-            shutil.rmtree(var_dir, ignore_errors=True)
+        server.stop(keep=args.keep)
 
 
 if __name__ == "__main__":
