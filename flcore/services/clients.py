@@ -38,17 +38,48 @@ def client_get(client_id, *, for_update: bool = False) -> FLClient:
 @transaction.atomic
 def client_register(*, owner, name: str, capability: dict | None = None, data_profile: dict | None = None,
                     location: dict | None = None, public_key: str = "") -> FLClient:
-    """Create a client. With a `public_key` and FLOWER_NODE_AUTH on, its SuperNode is
-    registered on the SuperLink first and the client gets that node's stable id."""
+    """Register a client. With a `public_key` and FLOWER_NODE_AUTH on, its SuperNode is
+    registered on the SuperLink first and the client gets that node's stable id.
+
+    The same machine registering again (same owner, name and public key; not revoked) gets its
+    earlier client back, idle, with what it sends now, rather than a second one: a rerun of a
+    client (`fedplane-client join`, the demo) lists each machine once. Without a key a client
+    cannot be told from another of the same name, so every registration is a new one."""
     capability, location = capability or {}, location or {}
     public_key = _public_key_pem(public_key) if public_key.strip() else ""
     node_id = _register_node(public_key, name, owner) if public_key and settings.FLOWER_NODE_AUTH else ""
-    client = FLClient.objects.create(
-        name=name, owner=owner, capability=capability, compute=capability.get("compute", ""),
-        data_profile=data_profile or {}, location=location, region=location.get("region", ""),
-        public_key=public_key, node_id=node_id, status=ClientStatus.IDLE, last_seen=timezone.now())
-    emit("client.registered", {"clientId": str(client.id), "name": name, "region": client.region})
+    client = _registered_before(owner=owner, name=name, public_key=public_key)
+    if client is None:
+        client = FLClient.objects.create(
+            name=name, owner=owner, capability=capability, compute=capability.get("compute", ""),
+            data_profile=data_profile or {}, location=location, region=location.get("region", ""),
+            public_key=public_key, node_id=node_id, status=ClientStatus.IDLE, last_seen=timezone.now())
+        emit("client.registered", {"clientId": str(client.id), "name": name, "region": client.region})
+        return client
+    if capability:
+        client.capability, client.compute = capability, capability.get("compute", "")
+    if data_profile is not None:
+        client.data_profile = data_profile
+    if location:
+        client.location, client.region = location, location.get("region", "")
+    # Its earlier SuperNode is gone: the new one reports its node id (with node auth, the same one).
+    previous = client.status
+    client.node_id, client.status, client.last_seen = node_id, ClientStatus.IDLE, timezone.now()
+    client.save()
+    emit("client.registered", {"clientId": str(client.id), "name": name, "region": client.region,
+                               "reregistered": True})
+    if previous == ClientStatus.OFFLINE:
+        emit("client.joined", {"clientId": str(client.id), "executionId": _execution_id(client)})
     return client
+
+
+def _registered_before(*, owner, name: str, public_key: str) -> FLClient | None:
+    """The owner's latest client of this name and key that was not revoked; None without a key."""
+    if not public_key:
+        return None
+    return (FLClient.objects.select_for_update()
+            .filter(owner=owner, name=name, public_key=public_key).exclude(status=ClientStatus.REVOKED)
+            .order_by("-last_seen", "-created_at").first())
 
 
 @transaction.atomic

@@ -183,9 +183,12 @@ def test_registering_a_client_registers_its_node(fl_api, settings, auth_link: Au
     assert auth_link.nodes()[node_id] == "registered"
     assert FLClient.objects.get(pk=created["id"]).public_key == key.decode()
 
-    # The same machine joining again: same node, which moves to the new registration.
+    # The same machine joining again under the same name: the same client, with the same node.
     again = data_of(fl_api.post("/api/v1/fl/clients", {"name": "edge-1", "publicKey": key.decode()}), 201)["data"]
-    assert int(again["nodeId"]) == node_id
+    assert again["id"] == created["id"] and int(again["nodeId"]) == node_id
+    # Under another name it is another client, and the node moves to it.
+    renamed = data_of(fl_api.post("/api/v1/fl/clients", {"name": "edge-1b", "publicKey": openssh}), 201)["data"]
+    assert renamed["id"] != created["id"] and int(renamed["nodeId"]) == node_id
     assert FLClient.objects.get(pk=created["id"]).node_id == ""
 
 
