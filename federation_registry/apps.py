@@ -3,6 +3,7 @@ from django.apps import AppConfig
 
 class FederationRegistryConfig(AppConfig):
     name = "federation_registry"
+    verbose_name = "Module Federation registry"
 
     def ready(self) -> None:
         from prometheus_client import REGISTRY

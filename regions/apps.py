@@ -4,6 +4,7 @@ from django.apps import AppConfig
 
 class RegionsConfig(AppConfig):
     name = "regions"
+    verbose_name = "Multi-region ML platform"
 
     def ready(self) -> None:
         from celery.signals import worker_ready

@@ -28,6 +28,8 @@ class Application(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "application"
+        verbose_name_plural = "applications"
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version}"
@@ -45,6 +47,10 @@ class RuntimeConfig(models.Model):
     # Per-package share config overrides, {package: {singleton, requiredVersion, ...}}.
     shared = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "runtime configuration"
+        verbose_name_plural = "runtime configurations"
 
     def __str__(self) -> str:
         return f"runtime config of {self.application_id}"

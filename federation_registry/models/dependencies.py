@@ -28,6 +28,8 @@ class SharedDependency(models.Model):
 
     class Meta:
         ordering = ["package", "version"]
+        verbose_name = "shared dependency"
+        verbose_name_plural = "shared dependencies"
 
     def __str__(self) -> str:
         return f"{self.package}@{self.version}"

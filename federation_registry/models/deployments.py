@@ -34,6 +34,8 @@ class Deployment(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "module deployment"
+        verbose_name_plural = "module deployments"
 
 
 class ModuleRelease(models.Model):
@@ -47,6 +49,8 @@ class ModuleRelease(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["module", "environment"], name="uniq_release_per_env")]
+        verbose_name = "module release"
+        verbose_name_plural = "module releases"
 
 
 class ShellSnapshot(models.Model):
@@ -67,3 +71,5 @@ class ShellSnapshot(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["application", "environment"], name="uniq_snapshot_env")]
         indexes = [models.Index(fields=["application_name", "environment"])]
+        verbose_name = "shell snapshot"
+        verbose_name_plural = "shell snapshots"

@@ -33,6 +33,8 @@ class RemoteModule(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["application", "name"], name="uniq_module_name_per_app")]
+        verbose_name = "remote module"
+        verbose_name_plural = "remote modules"
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version}"
@@ -49,6 +51,8 @@ class ModuleVersion(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = "module version"
+        verbose_name_plural = "module versions"
 
 
 class ModuleMetric(models.Model):
@@ -68,3 +72,5 @@ class ModuleMetric(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["module", "created_at"])]
+        verbose_name = "module metric"
+        verbose_name_plural = "module metrics"

@@ -58,6 +58,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-timestamp", "-id"]
+        verbose_name = "audit entry"
         verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:
@@ -96,6 +97,8 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["principal", "key"], name="api_idempotency_key_unique")]
+        verbose_name = "idempotency record"
+        verbose_name_plural = "idempotency records"
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}] -> {self.status_code or 'in progress'}"

@@ -41,6 +41,8 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = "event"
+        verbose_name_plural = "events"
 
     def __str__(self) -> str:
         return f"#{self.id} {self.type}"

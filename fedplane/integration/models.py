@@ -60,6 +60,8 @@ class UnifiedDeployment(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "unified deployment"
+        verbose_name_plural = "unified deployments"
 
     def __str__(self) -> str:
         return f"unified {self.pk} ({self.status})"
@@ -77,6 +79,8 @@ class TriggeredExecution(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["application", "execution"], name="integration_uniq_trigger")]
+        verbose_name = "triggered execution"
+        verbose_name_plural = "triggered executions"
 
 
 class ModuleClientDeployment(models.Model):
@@ -94,6 +98,8 @@ class ModuleClientDeployment(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["module", "client", "environment"],
                                                name="integration_uniq_module_client")]
+        verbose_name = "module deployed to a client"
+        verbose_name_plural = "modules deployed to clients"
 
 
 class ModelRequirement(models.Model):
@@ -110,3 +116,5 @@ class ModelRequirement(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["dependency", "aggregated_model"],
                                                name="integration_uniq_requirement")]
+        verbose_name = "model requirement"
+        verbose_name_plural = "model requirements"

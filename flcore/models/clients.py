@@ -32,6 +32,7 @@ class FLClient(models.Model):
     class Meta:
         ordering = ["name", "created_at"]
         verbose_name = "FL client"
+        verbose_name_plural = "FL clients"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
@@ -46,3 +47,5 @@ class ClientAssignment(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["execution", "client"], name="one_assignment_per_client")]
+        verbose_name = "client assignment"
+        verbose_name_plural = "client assignments"

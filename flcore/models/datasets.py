@@ -24,6 +24,7 @@ class TrainingDataset(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "training dataset"
+        verbose_name_plural = "training datasets"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.num_samples} samples)"

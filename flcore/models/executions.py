@@ -54,6 +54,8 @@ class TrainingExecution(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "training execution"
+        verbose_name_plural = "training executions"
 
     def __str__(self) -> str:
         return f"{self.algorithm} {self.model_type} {str(self.id)[:8]} ({self.status})"

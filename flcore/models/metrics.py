@@ -29,3 +29,5 @@ class PerformanceMetric(models.Model):
     class Meta:
         ordering = ["recorded_at", "id"]
         indexes = [models.Index(fields=["execution", "name", "recorded_at"])]
+        verbose_name = "performance metric"
+        verbose_name_plural = "performance metrics"

@@ -28,6 +28,8 @@ class TrainingRound(models.Model):
     class Meta:
         ordering = ["execution", "round_number"]
         constraints = [models.UniqueConstraint(fields=["execution", "round_number"], name="one_round_number")]
+        verbose_name = "training round"
+        verbose_name_plural = "training rounds"
 
     def __str__(self) -> str:
         return f"round {self.round_number} of {self.execution_id}"
@@ -49,6 +51,8 @@ class ClientUpdate(models.Model):
 
     class Meta:
         ordering = ["round", "phase", "node_id"]
+        verbose_name = "client update"
+        verbose_name_plural = "client updates"
 
 
 class AggregatedModel(models.Model):
@@ -68,3 +72,5 @@ class AggregatedModel(models.Model):
 
     class Meta:
         ordering = ["execution", "round_number"]
+        verbose_name = "aggregated model"
+        verbose_name_plural = "aggregated models"

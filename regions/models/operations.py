@@ -47,6 +47,8 @@ class ReplicationJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "replication job"
+        verbose_name_plural = "replication jobs"
 
 
 class ReplicationTarget(models.Model):
@@ -67,6 +69,8 @@ class ReplicationTarget(models.Model):
 
     class Meta:
         ordering = ["region__name"]
+        verbose_name = "replication target"
+        verbose_name_plural = "replication targets"
 
     @property
     def parts_landed(self) -> int:
@@ -94,6 +98,8 @@ class Deployment(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        verbose_name = "model deployment"
+        verbose_name_plural = "model deployments"
 
 
 class DeploymentTarget(models.Model):
@@ -108,6 +114,8 @@ class DeploymentTarget(models.Model):
 
     class Meta:
         ordering = ["position"]
+        verbose_name = "deployment target"
+        verbose_name_plural = "deployment targets"
 
 
 class Failover(models.Model):
@@ -127,6 +135,8 @@ class Failover(models.Model):
 
     class Meta:
         ordering = ["-initiated_at"]
+        verbose_name = "failover"
+        verbose_name_plural = "failovers"
 
 
 class AsyncPrediction(models.Model):
@@ -144,3 +154,5 @@ class AsyncPrediction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "asynchronous prediction"
+        verbose_name_plural = "asynchronous predictions"

@@ -35,6 +35,8 @@ class Region(models.Model):
 
     class Meta:
         ordering = ["priority", "name"]
+        verbose_name = "region"
+        verbose_name_plural = "regions"
 
     def __str__(self) -> str:
         return self.name
@@ -56,3 +58,5 @@ class ProbeResult(models.Model):
 
     class Meta:
         ordering = ["-at"]
+        verbose_name = "health probe"
+        verbose_name_plural = "health probes"

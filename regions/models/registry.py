@@ -22,6 +22,8 @@ class RegisteredModel(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "registered model"
+        verbose_name_plural = "registered models"
 
     def __str__(self) -> str:
         return self.name
@@ -44,6 +46,8 @@ class ModelVersion(models.Model):
     class Meta:
         ordering = ["model", "-created_at"]
         constraints = [models.UniqueConstraint(fields=["model", "version"], name="regions_unique_version")]
+        verbose_name = "model version"
+        verbose_name_plural = "model versions"
 
     def __str__(self) -> str:
         return f"{self.model.name}:{self.version}"
@@ -66,6 +70,8 @@ class Replica(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "region"], name="regions_unique_replica")]
+        verbose_name = "replica"
+        verbose_name_plural = "replicas"
 
 
 class Serving(models.Model):
@@ -81,3 +87,5 @@ class Serving(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["model", "region"], name="regions_unique_serving")]
+        verbose_name = "served version"
+        verbose_name_plural = "served versions"

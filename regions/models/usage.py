@@ -36,6 +36,8 @@ class RequestMetric(models.Model):
 
     class Meta:
         ordering = ["-at"]
+        verbose_name = "request metric"
+        verbose_name_plural = "request metrics"
 
 
 class UsageRecord(models.Model):
@@ -50,6 +52,8 @@ class UsageRecord(models.Model):
 
     class Meta:
         ordering = ["-at"]
+        verbose_name = "usage record"
+        verbose_name_plural = "usage records"
 
 
 class BillingRecord(models.Model):
@@ -67,3 +71,5 @@ class BillingRecord(models.Model):
 
     class Meta:
         ordering = ["-charge_period_start"]
+        verbose_name = "billing record"
+        verbose_name_plural = "billing records"
