@@ -27,6 +27,7 @@ __all__ = ["CopyResult", "ReadBack", "kernel_copy", "streamed_copy"]
 # Read back through a mapping of the page cache, populated at once: about the speed of hashing
 # bytes already in memory, where reading into a buffer first costs a copy (a quarter slower here).
 _MAP_BYTES = 16 << 20
+_SMALL_PART = 1 << 20
 _POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 
 
@@ -108,16 +109,23 @@ def _copy_range(src: int, dst: int, count: int, offset: int, kernel: dict) -> in
     return os.sendfile(dst, src, offset, count)
 
 
+def _part_size(offset: int, remaining: int, part_bytes: int) -> int:
+    """Parts grow from 1 MiB to `part_bytes` and shrink again towards the end: the hashing thread
+    starts sooner, and has less left to hash once the last part is copied."""
+    return max(min(_SMALL_PART, part_bytes), min(part_bytes, offset, remaining // 2))
+
+
 def kernel_copy(source_path: str, target_path: str, *, part_bytes: int, hash_source: bool = False) -> CopyResult:
     """Copy a local file part by part in the kernel while another thread hashes the parts that landed
     (or, with `hash_source`, the same parts of the source: a digest of the stream, not of what landed)."""
     kernel: dict = {}
     with open(source_path, "rb") as src, open(target_path, "wb") as dst:
         reader = ReadBack(source_path if hash_source else target_path)
-        offset = 0
+        size, offset = os.fstat(src.fileno()).st_size, 0
         try:
             while True:
-                copied = _copy_range(src.fileno(), dst.fileno(), part_bytes, offset, kernel)
+                part = _part_size(offset, size - offset, part_bytes)
+                copied = _copy_range(src.fileno(), dst.fileno(), part, offset, kernel)
                 if not copied:
                     break
                 offset += copied
