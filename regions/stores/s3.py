@@ -95,8 +95,10 @@ class S3Upload:
     # -- opening -------------------------------------------------------------------------------
 
     def _resume(self, state: dict | None) -> str | None:
-        if not state or state.get("path") != self.path or state.get("partBytes") != self.part_bytes \
-                or not state.get("uploadId"):
+        if not state or not state.get("uploadId"):
+            return None
+        if state.get("path") != self.path or state.get("partBytes") != self.part_bytes:
+            abort_recorded(self.fs, state)  # parts of another size (the settings changed): not reusable
             return None
         try:
             held = self._held_parts(state["uploadId"])
