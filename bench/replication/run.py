@@ -82,6 +82,7 @@ def main() -> None:
     from regions.services.regions import region_create
     from regions.services.registry import model_create, version_create
     from regions.services.replication import replicate_target
+    from regions.stores import store_for
 
     rclone_path, rclone_about = rclone()
     print(f"rclone: {rclone_about}")
@@ -111,6 +112,15 @@ def main() -> None:
                 status = replicate_target(row.pk, final_attempt=True)
                 elapsed = time.perf_counter() - started
                 assert status == "completed", ReplicationTarget.objects.get(pk=row.pk).error
+                return elapsed
+
+            def store_copy(i: int) -> float:
+                target = store_for((out_dir / "store").as_uri())
+                started = time.perf_counter()
+                staged = target.stage_copy(store_for(source.store_url), key, verify=True)
+                elapsed = time.perf_counter() - started
+                assert staged.result.sha256 == version.sha256
+                staged.discard()
                 return elapsed
 
             def rclone_copy(i: int) -> float:
@@ -144,7 +154,7 @@ def main() -> None:
                 assert digest == version.sha256
                 return elapsed
 
-            cases = {"fedplane": fedplane, "cp + sha256sum": cp_sha256sum, "plain copy": plain_copy,
+            cases = {"fedplane": fedplane, "store copy only": store_copy, "cp + sha256sum": cp_sha256sum, "plain copy": plain_copy,
                      "sha256": sha256}
             if rclone_path:
                 cases = {"fedplane": fedplane, "rclone": rclone_copy, **{k: v for k, v in cases.items()
