@@ -11,6 +11,7 @@ case copies it to a fresh place, the order rotating from round to round:
 - **fedplane**: `regions.services.replication.replicate_target` (what the Celery task runs) into a
   new region's local store: copy, read back and sha256 what landed, compare with the version's
   digest, move into place, record;
+- **store copy only**: the same copy and read-back (`Store.stage_copy`) without the bookkeeping;
 - **rclone**: `rclone copy --checksum` of the file to a fresh folder (Debian's rclone; it checks
   the copy's MD5 against the source's after the transfer);
 - **cp + sha256sum**: `cp` of the file, then `sha256sum` of the target;
@@ -154,11 +155,9 @@ def main() -> None:
                 assert digest == version.sha256
                 return elapsed
 
-            cases = {"fedplane": fedplane, "store copy only": store_copy, "cp + sha256sum": cp_sha256sum, "plain copy": plain_copy,
+            cases = {"fedplane": fedplane, **({"rclone": rclone_copy} if rclone_path else {}),
+                     "store copy only": store_copy, "cp + sha256sum": cp_sha256sum, "plain copy": plain_copy,
                      "sha256": sha256}
-            if rclone_path:
-                cases = {"fedplane": fedplane, "rclone": rclone_copy, **{k: v for k, v in cases.items()
-                                                                        if k != "fedplane"}}
             names = list(cases)
             print(f"\n{size_mb} MB artifact, {args.rounds} rounds; before: {load()}")
             for i in range(args.rounds):
