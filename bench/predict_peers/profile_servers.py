@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--fedplane-ref", default="")
     parser.add_argument("--venvs", default=str(REPO / "var" / "bench-venvs"))
+    parser.add_argument("--raw-dir", help="keep py-spy's raw stacks (one file per server) in this folder")
     args = parser.parse_args()
     wanted = args.servers.split(",")
     spec = models.MODELS[args.model]
@@ -143,6 +144,9 @@ def main() -> None:
             print(f"\n{server.name}: {spec.name} {args.rows} row(s) {args.encoding} c={args.concurrency}, "
                   f"{result[0].rps:.0f} req/s under py-spy")
             summarize(raw, args.top)
+            if args.raw_dir:
+                Path(args.raw_dir).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(raw, Path(args.raw_dir) / raw.name)
     finally:
         for server in servers:
             if server.name != "fedplane":

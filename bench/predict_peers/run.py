@@ -2,7 +2,7 @@
 
 A benchmark, not a test: it measures and prints, it never fails a build.
 
-    source scripts/setup.sh && python bench/predict_peers/run.py          # ~6 min (+3 min the first time)
+    source scripts/setup.sh && python bench/predict_peers/run.py          # ~7.5 min (+1-2 min the first time)
     python bench/predict_peers/run.py --rounds 1 --duration 1             # a quick look, ~2 min
     python bench/predict_peers/run.py --models wide --torchscript         # + fedplane serving TorchScript
 
