@@ -13,8 +13,8 @@ from . import checkpoints
 from .privacy_plan import apply_privacy, dp_enabled
 from .strategy_options import strategy_kwargs
 
-__all__ = ["TrainingPlan", "build", "assigned_trainers", "run_config_of", "model_spec_of", "secure_aggregation_of",
-           "round_settings_of"]
+__all__ = ["TrainingPlan", "build", "assigned_trainers", "run_config_of", "run_config_from", "model_spec_of",
+           "secure_aggregation_of", "round_settings_of"]
 
 
 def model_spec_of(config: dict) -> dict[str, Any]:
@@ -24,11 +24,15 @@ def model_spec_of(config: dict) -> dict[str, Any]:
 
 
 def run_config_of(execution: TrainingExecution) -> dict[str, Any]:
-    config = execution.config
+    return run_config_from(execution.config, execution.algorithm)
+
+
+def run_config_from(config: dict, algorithm: str) -> dict[str, Any]:
+    """The ClientApp's run config (model, local epochs, batch size, learning rate) of an execution's config."""
     run_config = {**model_spec_of(config), "local-epochs": int(config.get("localEpochs", 1)),
                   "batch-size": int(config.get("batchSize", 32)),
                   "learning-rate": float(config.get("learningRate", 0.05))}
-    if execution.algorithm == "fedprox":
+    if algorithm == "fedprox":
         given = (config.get("strategyOptions") or {}).get("proximalMu", config.get("proximalMu"))
         run_config["proximal-mu"] = float(0.1 if given is None else given)
     return run_config
