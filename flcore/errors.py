@@ -3,7 +3,8 @@ from fedplane.api.errors import DomainError
 
 __all__ = ["ExecutionNotFound", "InsufficientClients", "TrainingFailed", "AggregationError",
            "ClientDisconnected", "ModelIncompatible", "PrivacyViolation", "ConvergenceFailed",
-           "ClientNotFound", "InvalidTransition", "TrainingInProgress", "RoundNotFound", "DatasetNotFound"]
+           "ClientNotFound", "ClientInExecution", "PurgeNotRequested",
+           "InvalidTransition", "TrainingInProgress", "RoundNotFound", "DatasetNotFound"]
 
 
 class ExecutionNotFound(DomainError):
@@ -40,6 +41,19 @@ class ConvergenceFailed(DomainError):
 
 class ClientNotFound(DomainError):
     code, status, default_message = "NOT_FOUND", 404, "Client not found."
+
+
+class ClientInExecution(DomainError):
+    """A purge of a client still assigned to a queued, running or stopping execution: it must leave
+    (unassign) first, so that no round in flight loses the records of a participant."""
+    code, status, default_message = "CLIENT_IN_EXECUTION", 409, "The client is in an execution in progress."
+
+
+class PurgeNotRequested(DomainError):
+    """A client's DELETE without purge=true: there is no plain delete (revoke keeps the history)."""
+    code, status = "BAD_REQUEST", 400
+    default_message = ("DELETE erases the client's personal records: send purge=true. To cut a client off and "
+                       "keep its history, POST /fl/clients/{id}/revoke.")
 
 
 class DatasetNotFound(DomainError):

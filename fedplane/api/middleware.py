@@ -28,6 +28,7 @@ __all__ = [
     "PageMessageMiddleware",
     "json_error",
     "unavailable",
+    "audit_note",
 ]
 
 log = logging.getLogger("fedplane.api")
@@ -182,11 +183,19 @@ class ApiErrorMiddleware:
                           {"requestId": getattr(request, "request_id", None)}, request)
 
 
+def audit_note(request, **details) -> None:
+    """Details for this request's audit line (ids and counts only: the audit log keeps no
+    personal data). A DRF view passes its Request; the note lands on Django's request."""
+    target = getattr(request, "_request", request)
+    target.audit_details = {**getattr(target, "audit_details", {}), **details}
+
+
 class AuditMiddleware:
     """Record every write through the API, whatever its outcome.
 
     A view whose POST changes no stored state (predict: it is metered in the regions'
-    request metrics instead) says so with `audited = False`.
+    request metrics instead) says so with `audited = False`. A viewset whose reads are
+    audited too (a client's export) names those actions in `audited_reads`.
     """
 
     def __init__(self, get_response):
@@ -195,7 +204,8 @@ class AuditMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
-        if request.method in WRITE_METHODS and request.path.startswith(API_PREFIX) and self._audited(request):
+        if request.path.startswith(API_PREFIX) and (
+                (request.method in WRITE_METHODS and self._audited(request)) or self._audited_read(request)):
             self._record(request, response, (time.perf_counter() - started) * 1000)
         return response
 
@@ -204,6 +214,13 @@ class AuditMiddleware:
         match = getattr(request, "resolver_match", None)
         view_class = getattr(getattr(match, "func", None), "view_class", None)
         return getattr(view_class, "audited", True)
+
+    @staticmethod
+    def _audited_read(request) -> bool:
+        func = getattr(getattr(request, "resolver_match", None), "func", None)
+        actions = getattr(func, "actions", None) or {}
+        audited = getattr(getattr(func, "cls", None), "audited_reads", ())
+        return bool(audited) and actions.get(request.method.lower()) in audited
 
     @staticmethod
     def _record(request, response, duration_ms: float) -> None:
@@ -224,6 +241,7 @@ class AuditMiddleware:
                 request_id=request.request_id,
                 remote_addr=request.META.get("REMOTE_ADDR") or None,
                 duration_ms=duration_ms,
+                details=getattr(request, "audit_details", {}),
             )
         except OUTAGE_ERRORS as exc:  # the database is down: one line per request, not a traceback each
             log.error("could not record audit entry for %s %s: %s", request.method, request.path, exc)

@@ -35,7 +35,8 @@ class ApiKey(AbstractAPIKey):
 
 
 class AuditEntry(models.Model):
-    """One write through the API: who, what, when, request id and outcome."""
+    """One write through the API (or an audited read, such as a client export): who, what, when,
+    request id and outcome."""
 
     class Outcome(models.TextChoices):
         SUCCESS = "success"
@@ -55,6 +56,8 @@ class AuditEntry(models.Model):
     request_id = models.CharField(max_length=128, db_index=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     duration_ms = models.FloatField(default=0)
+    # What the view adds (`audit_note`): ids and counts, never personal data (e.g. a purge's counts).
+    details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-timestamp", "-id"]

@@ -61,4 +61,4 @@ class AuditEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEntry
         fields = ["id", "timestamp", "username", "apiKeyPrefix", "method", "path", "viewName",
-                  "statusCode", "outcome", "requestId", "remoteAddr", "durationMs"]
+                  "statusCode", "outcome", "requestId", "remoteAddr", "durationMs", "details"]

@@ -10,7 +10,8 @@ from .serializers import ClientSerializer
 __all__ = ["AggregationStatusSerializer", "AggregationTriggeredSerializer", "TrainingMetricsSerializer",
            "SystemMetricsSerializer", "DataDistributionSerializer", "FlowerConnectionSerializer",
            "ClientMetricsSerializer", "ClientRegisteredSerializer", "AssignmentSerializer", "UnassignedSerializer",
-           "RoundMetricsSerializer", "StrategyCatalogueSerializer"]
+           "RoundMetricsSerializer", "StrategyCatalogueSerializer", "ClientPurgedSerializer",
+           "ClientExportSerializer"]
 
 _FREE = {"help_text": "free-form"}
 
@@ -174,3 +175,59 @@ class StrategyEntrySerializer(serializers.Serializer):
 class StrategyCatalogueSerializer(serializers.Serializer):
     strategies = StrategyEntrySerializer(many=True)
     plugins = serializers.ListField(child=serializers.CharField(), help_text="FLCORE_STRATEGY_PLUGINS names")
+
+
+class ClientErasedSerializer(serializers.Serializer):
+    updates = serializers.IntegerField(help_text="updates left as anonymous stubs (metrics, node, texts erased)")
+    telemetry = serializers.IntegerField(help_text="system readings (heartbeats) deleted")
+    assignments = serializers.IntegerField()
+    stragglerMarks = serializers.IntegerField(help_text="rounds whose straggler list no longer names it")
+    events = serializers.IntegerField(help_text="events naming it, reduced to their ids")
+    auditAddresses = serializers.IntegerField(help_text="audit lines about it whose remote address was erased")
+    record = serializers.IntegerField(help_text="1: the client record deleted")
+    flowerNode = serializers.IntegerField(help_text="1: its Flower node was unregistered")
+
+
+class ClientPurgedSerializer(serializers.Serializer):
+    clientId = serializers.UUIDField()
+    purged = serializers.BooleanField()
+    erased = ClientErasedSerializer()
+    purgedAt = serializers.DateTimeField()
+
+
+class ClientExportRecordSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    capability = serializers.DictField(**_FREE)
+    dataProfile = serializers.DictField(**_FREE)
+    location = serializers.DictField(**_FREE)
+    performance = serializers.DictField(**_FREE)
+    metadata = serializers.DictField(**_FREE)
+    currentExecution = serializers.UUIDField(allow_null=True)
+    nodeId = serializers.CharField(allow_null=True)
+    publicKey = serializers.CharField(allow_null=True)
+    owner = serializers.CharField(allow_null=True, help_text="the registering account's username")
+    lastSeen = serializers.DateTimeField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+
+
+def _rows(text: str):
+    return serializers.ListField(child=serializers.DictField(), help_text=f"newest first: {text}")
+
+
+class ClientExportSerializer(serializers.Serializer):
+    format = serializers.CharField(help_text="fedplane.client-export/1")
+    exportedAt = serializers.DateTimeField()
+    client = ClientExportRecordSerializer()
+    assignments = _rows("{executionId, executionStatus, role, config, assignedAt}")
+    updates = _rows("{executionId, round, phase, nodeId, numExamples, metrics, durationSeconds, error, rejection, "
+                    "receivedAt}")
+    telemetry = _rows("heartbeat readings {kind, name, value, executionId, round, recordedAt}")
+    stragglers = _rows("rounds it was late in {executionId, round, nodeId, clientId, phase, seconds, ...}")
+    events = _rows("events whose data.clientId is it {id, event, system, severity, timestamp, data, requestId}")
+    auditLines = _rows("requests about it {timestamp, method, path, viewName, statusCode, outcome, requestId, "
+                       "remoteAddr (its owner's requests only), details}")
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="rows stored per section (all)")
+    truncated = serializers.ListField(child=serializers.CharField(),
+                                      help_text="sections holding more rows than the export's 10,000 per section")

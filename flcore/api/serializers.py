@@ -300,6 +300,12 @@ class UnassignSerializer(StrictSerializer):
     executionId = serializers.UUIDField()
 
 
+class ClientPurgeQuerySerializer(serializers.Serializer):
+    purge = serializers.BooleanField(required=False, default=False,
+                                     help_text="true: erase the client's personal records (required: a DELETE "
+                                               "without it is 400; POST /revoke cuts a client off and keeps them)")
+
+
 class ClientUpdateSerializer(serializers.ModelSerializer):
     clientId = serializers.UUIDField(source="client_id", allow_null=True)
     nodeId = serializers.CharField(source="node_id")

@@ -9,11 +9,14 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from fedplane.api.middleware import audit_note
 from fedplane.api.scopes import Scope
 
 from .. import selectors
+from ..errors import PurgeNotRequested
 from ..filtersets import ClientFilterSet, ExecutionFilterSet
 from ..models import ClientUpdate, FLClient, TrainingExecution, TrainingRound
+from ..services import client_records
 from ..services import clients as client_services
 from ..services import executions as execution_services
 from ..services.queue import execution_queue
@@ -117,12 +120,36 @@ class ClientViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.ClientSerializer
     filterset_class = ClientFilterSet
     queryset = FLClient.objects.all()
-    required_scopes = {"read": Scope.FL_METRICS_VIEW, "write": Scope.FL_CLIENTS_MANAGE}
+    # An export holds the client's personal records: the managing scope, as a purge.
+    required_scopes = {"read": Scope.FL_METRICS_VIEW, "write": Scope.FL_CLIENTS_MANAGE,
+                       "export": Scope.FL_CLIENTS_MANAGE}
+    audited_reads = ("export",)
     sort_fields = {"name": "name", "last_seen": "last_seen", "created_at": "created_at"}
     search_fields = ["name", "region"]
 
     def retrieve(self, request, pk=None):
         return Response(s.ClientSerializer(client_services.client_get(pk)).data)
+
+    @extend_schema(parameters=[s.ClientPurgeQuerySerializer], responses={200: schemas.ClientPurgedSerializer},
+                   extensions={"x-error-statuses": [400, 404, 409]})
+    def destroy(self, request, pk=None):
+        """Erase the client's personal records (`purge=true`); the rounds and aggregated models it
+        contributed to and the audit log stay. 409 CLIENT_IN_EXECUTION while it is in a queued,
+        running or stopping execution; 404 once purged."""
+        query = validated(s.ClientPurgeQuerySerializer(data=request.query_params))
+        if not query["purge"]:
+            raise PurgeNotRequested(details={"purge": ["true is required."]})
+        result = client_records.client_purge(client_id=pk)
+        audit_note(request, clientId=result["clientId"], erased=result["erased"])
+        return Response(result)
+
+    @extend_schema(responses={200: schemas.ClientExportSerializer})
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        """Everything stored about the client in one document (GDPR/CCPA access and portability)."""
+        document = client_records.client_export(client_id=pk)
+        audit_note(request, clientId=document["client"]["id"], counts=document["counts"])
+        return Response(document)
 
     @extend_schema(request=s.ClientRegisterSerializer, responses={201: schemas.ClientRegisteredSerializer})
     def create(self, request):

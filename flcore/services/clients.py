@@ -22,7 +22,7 @@ from .privacy_plan import dp_enabled
 from .superlink import superlink_tls
 
 __all__ = ["client_get", "client_register", "client_set_status", "client_assign", "client_unassign",
-           "client_revoke"]
+           "client_revoke", "node_unregister"]
 
 SYSTEM_METRICS = ("cpu", "memory", "network", "storage")
 
@@ -165,15 +165,7 @@ def client_revoke(*, client_id) -> FLClient:
     its current execution. Its updates and metrics stay."""
     client = client_get(client_id)
     _refuse_if_revoked(client)
-    if client.node_id:  # a network call: outside the transaction
-        try:
-            unregister_node(settings.FLOWER_SUPERLINK_ADDRESS, int(client.node_id), **superlink_tls())
-        except ValueError:
-            pass  # unknown to this SuperLink or unregistered already: nothing left to cut
-        except (httpx.HTTPError, OSError) as exc:
-            raise DomainError("The Flower SuperLink could not be reached to unregister the client's node; the "
-                              "client is not revoked. Try again.", code=ErrorCode.SERVICE_UNAVAILABLE, status=503,
-                              details={"reason": type(exc).__name__}) from exc
+    node_unregister(client.node_id, refused="the client is not revoked")  # a network call: outside the transaction
     with transaction.atomic():
         client = client_get(client_id, for_update=True)
         previous_node, execution_id = client.node_id, _execution_id(client)
@@ -182,6 +174,22 @@ def client_revoke(*, client_id) -> FLClient:
         emit("client.revoked", {"clientId": str(client.id), "nodeId": previous_node, "executionId": execution_id},
              severity="warning")
     return client
+
+
+def node_unregister(node_id: str, *, refused: str) -> None:
+    """Unregister a client's Flower node on the SuperLink (a network call: run it outside any
+    transaction). A node unknown to the SuperLink, or unregistered already, is nothing left to
+    cut; an unreachable SuperLink is 503, and `refused` says what did not happen."""
+    if not node_id:
+        return
+    try:
+        unregister_node(settings.FLOWER_SUPERLINK_ADDRESS, int(node_id), **superlink_tls())
+    except ValueError:
+        pass
+    except (httpx.HTTPError, OSError) as exc:
+        raise DomainError(f"The Flower SuperLink could not be reached to unregister the client's node; {refused}. "
+                          "Try again.", code=ErrorCode.SERVICE_UNAVAILABLE, status=503,
+                          details={"reason": type(exc).__name__}) from exc
 
 
 def _refuse_if_privacy_fixed(execution) -> None:
