@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP (Django, including the SSE stream) and WebSockets (Channels)."""
+"""ASGI entry point: HTTP (Django, including the SSE stream) and WebSockets (Channels).
+
+The inference routes (OIP v2 infer, the seed's predict) are answered by the lean path in front of
+Django (fedplane/api/lean.py, routes in regions/api/fastpath.py) when `LEAN_INFERENCE_PATH` is on.
+"""
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedplane.settings")
@@ -12,8 +16,10 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from fedplane.events.auth import TokenAuthMiddleware  # noqa: E402
 from fedplane.events.routing import websocket_urlpatterns  # noqa: E402
+from fedplane.api.lean import LeanRouter  # noqa: E402
+from regions.api.fastpath import ROUTES as INFERENCE_ROUTES  # noqa: E402
 
 application = ProtocolTypeRouter({
-    "http": django_asgi_app,
+    "http": LeanRouter(INFERENCE_ROUTES, django_asgi_app),
     "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),
 })

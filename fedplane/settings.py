@@ -350,6 +350,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
 }
 
+# The lean inference path (fedplane/api/lean.py): OIP v2 infer and the seed's predict answered in
+# front of Django's middleware chain, with the same authentication, scopes, limits and metering.
+LEAN_INFERENCE_PATH = env.bool("FEDPLANE_LEAN_INFERENCE_PATH", default=True)
+
 RATE_LIMITS = {
     "default": env.int("FEDPLANE_RATE_LIMIT_DEFAULT", default=1000),
     "training": env.int("FEDPLANE_RATE_LIMIT_TRAINING", default=10),

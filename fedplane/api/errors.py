@@ -21,7 +21,7 @@ from .envelope import EnvelopeJSONRenderer
 from .outages import dependency_of, outage_message
 
 __all__ = ["ErrorCode", "DomainError", "NotFound", "Conflict", "CodedValidationError", "exception_handler",
-           "error_body"]
+           "error_body", "error_response"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         # Errors are JSON whatever the view renders (the docs page's HTML, the schema's YAML).
         request.accepted_renderer, request.accepted_media_type = EnvelopeJSONRenderer(), "application/json"
     return response
+
+
+def error_response(exc: Exception, request=None) -> Response | None:
+    """The envelope `Response` (data, status, headers) for `exc`, unrendered; None for an unexpected
+    exception. What DRF views answer through `exception_handler`; the lean path (lean.py) calls it too."""
+    return _handle(exc, request)
 
 
 def _handle(exc: Exception, request=None) -> Response | None:

@@ -16,40 +16,48 @@ from rest_framework.throttling import BaseThrottle
 from .models import ApiKey
 from .ratelimit import hit_buckets, peek
 
-__all__ = ["BucketThrottle", "caller_of", "current_limits"]
+__all__ = ["BucketThrottle", "caller_of", "count_request", "current_limits"]
 
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class BucketThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated):
-            return True
-        buckets = ["default"]
-        extra = getattr(view, "throttle_bucket", None)
-        if extra and request.method not in SAFE:
-            buckets.append(extra)
-        limits = [settings.RATE_LIMITS[bucket] for bucket in buckets]
-        # All buckets in one call (one Redis round trip); counting stops at the first one over its limit.
-        caller = caller_of(user, request.auth)
-        windows = hit_buckets([(_key(b, caller), limit) for b, limit in zip(buckets, limits)],
-                              settings.RATE_LIMIT_WINDOW_SECONDS)
-        tightest, denied = None, False
-        for limit, window in zip(limits, windows):
-            remaining = max(0, limit - window.count)
-            if tightest is None or remaining < tightest[1]:
-                tightest = (limit, remaining, window.reset_at)
-            if window.count > limit:
-                tightest, denied = (limit, 0, window.reset_at), True
-                break
-        # RequestIdMiddleware copies these onto the response, whatever the view returns.
-        request._request.ratelimit = tightest
-        self._wait = max(0.0, tightest[2] - time.time())
-        return not denied
+        allowed, self._wait = count_request(request._request, request.user, request.auth, request.method,
+                                            getattr(view, "throttle_bucket", None))
+        return allowed
 
     def wait(self) -> float:
         return self._wait
+
+
+def count_request(http_request, user, auth, method: str, extra_bucket: str | None) -> tuple[bool, float]:
+    """Count one request of `user` (with credential `auth`) in its buckets: (allowed, seconds to wait).
+
+    Puts the tightest bucket's (limit, remaining, reset_at) on `http_request.ratelimit`, which
+    RequestIdMiddleware copies onto the response whatever the view answers. The throttle of
+    every DRF view and the lean inference path (fedplane/api/lean.py) both count through here.
+    """
+    if not (user and user.is_authenticated):
+        return True, 0.0
+    buckets = ["default"]
+    if extra_bucket and method not in SAFE:
+        buckets.append(extra_bucket)
+    limits = [settings.RATE_LIMITS[bucket] for bucket in buckets]
+    # All buckets in one call (one Redis round trip); counting stops at the first one over its limit.
+    caller = caller_of(user, auth)
+    windows = hit_buckets([(_key(b, caller), limit) for b, limit in zip(buckets, limits)],
+                          settings.RATE_LIMIT_WINDOW_SECONDS)
+    tightest, denied = None, False
+    for limit, window in zip(limits, windows):
+        remaining = max(0, limit - window.count)
+        if tightest is None or remaining < tightest[1]:
+            tightest = (limit, remaining, window.reset_at)
+        if window.count > limit:
+            tightest, denied = (limit, 0, window.reset_at), True
+            break
+    http_request.ratelimit = tightest
+    return not denied, max(0.0, tightest[2] - time.time())
 
 
 def caller_of(user, auth) -> str:

@@ -10,44 +10,50 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import exceptions as drf
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from fedplane.api.envelope import dumps
-from fedplane.api.errors import DomainError, exception_handler
+from fedplane.api.errors import exception_handler
 from fedplane.api.parsers import RawBytesParser
 from fedplane.api.scopes import Scope
 
 from ..services import inflight
 from ..services.loading import load_model
-from ..services.oip import datatype_of, encode_infer, parse_infer
+from ..services.oip import datatype_of
 from ..services.routing import model_routes
-from ..services.serving import run_tensor
+from .inference import HEADER_LENGTH, oip_infer
 
 __all__ = ["LiveView", "ReadyView", "ServerMetadataView", "ModelMetadataView", "ModelReadyView", "InferView",
-           "not_found"]
-
-HEADER_LENGTH = "Inference-Header-Content-Length"
+           "not_found", "oip_error", "HEADER_LENGTH"]
 
 
 def _json(payload, status: int = 200) -> HttpResponse:
     return HttpResponse(dumps(payload), status=status, content_type="application/json")
 
 
+def oip_error(response) -> HttpResponse:
+    """The protocol's error body for an error `response` of fedplane's exception handler (its envelope)."""
+    message = (response.data.get("error") or {}).get("message", "error") if isinstance(response.data, dict) \
+        else str(response.data)
+    out = _json({"error": message}, response.status_code)
+    for header in ("WWW-Authenticate", "Retry-After"):
+        if header in response:
+            out[header] = response[header]
+    return out
+
+
 class _OIPView(APIView):
     required_scopes = {"read": Scope.REGIONS_MODELS_READ, "write": Scope.REGIONS_PREDICT}
 
     def handle_exception(self, exc):
+        if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+            exc.auth_header = self.get_authenticate_header(self.request)  # a 401 names the schemes, as in DRF
         response = exception_handler(exc, self.get_exception_handler_context())
         if response is None:
             raise exc
-        message = (response.data.get("error") or {}).get("message", "error") if isinstance(response.data, dict) \
-            else str(response.data)
-        out = _json({"error": message}, response.status_code)
-        for header in ("WWW-Authenticate", "Retry-After"):
-            if header in response:
-                out[header] = response[header]
-        return out
+        return oip_error(response)
 
     def _route(self, name: str, version: str | None):
         # Served from this process's region when it holds the version, else any region's store it can read.
@@ -109,22 +115,8 @@ class InferView(_OIPView):
                             "application/octet-stream": OpenApiTypes.BINARY},
                    responses={(200, "application/json"): OpenApiTypes.OBJECT})
     def post(self, request, name, version=None):
-        raw_length = request.headers.get(HEADER_LENGTH)
-        try:
-            header_length = int(raw_length) if raw_length is not None else None
-        except ValueError:
-            raise DomainError(f"{HEADER_LENGTH} must be an integer.", code="INVALID_INPUT", status=400) from None
-        route = self._route(name, version)
-        parsed = parse_infer(request.stream.read() if request.stream else b"", header_length)
-        output, _, _ = run_tensor(route, parsed.tensor)
-        body, json_length = encode_infer(model_name=name, version=route.version.version, request_id=parsed.id,
-                                         output=output, output_name=parsed.output_name or "output",
-                                         binary=parsed.binary_output)
-        if json_length is None:
-            return HttpResponse(body, content_type="application/json")
-        response = HttpResponse(body, content_type="application/octet-stream")
-        response[HEADER_LENGTH] = str(json_length)
-        return response
+        return oip_infer(name=name, version=version, body=request.stream.read() if request.stream else b"",
+                         headers=request.headers)
 
 
 @csrf_exempt  # answers any method; an OIP client sends no CSRF token (the API views are exempt too)

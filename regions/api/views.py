@@ -13,8 +13,8 @@ from fedplane.api.scopes import Scope
 
 from ..models import ModelVersion, RegisteredModel, Region
 from ..services import registry, regions, serving
-from ..services.forwarding import ROUTED_HEADER
 from . import schemas
+from .inference import seed_predict
 from . import serializers as s
 
 __all__ = ["RegionListView", "RegionDetailView", "RegionConfigView", "RegionConfigAckView", "ModelListView",
@@ -183,16 +183,6 @@ class PromoteView(APIView):
         return Response(s.VersionSerializer(row).data, status=status.HTTP_201_CREATED)
 
 
-def _credentials(request) -> dict[str, str]:
-    """The caller's own credential, passed on when the request is forwarded to another region."""
-    headers = {}
-    if request.META.get("HTTP_X_API_KEY"):
-        headers["X-API-Key"] = request.META["HTTP_X_API_KEY"]
-    if request.META.get("HTTP_AUTHORIZATION"):
-        headers["Authorization"] = request.META["HTTP_AUTHORIZATION"]
-    return headers
-
-
 class PredictView(APIView):
     required_scopes = {"write": Scope.REGIONS_PREDICT}
     throttle_bucket = "predict"
@@ -200,13 +190,7 @@ class PredictView(APIView):
 
     @extend_schema(request=s.PredictSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, model_id):
-        payload = s.PredictSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        result = serving.predict(model_name=model_id, inputs=data["inputs"], parameters=data["parameters"],
-                                 routed_to=request.headers.get(ROUTED_HEADER) or None,
-                                 credentials=_credentials(request))
-        return Response(result)
+        return Response(seed_predict(model_id=model_id, data=request.data, headers=request.headers))
 
 
 class AsyncPredictView(APIView):

@@ -1,0 +1,221 @@
+"""The lean path: a few hot POST routes answered in front of Django's handler, with the same rules.
+
+`LeanRouter` sits in fedplane/asgi.py in front of Django's ASGI handler. A request to one of
+its routes (an app lists them, e.g. regions/api/fastpath.py) is answered here when it is the
+usual, well-formed case: POST with `X-API-Key`, a `Content-Length`, no query string, plain JSON
+`Accept` and no `Idempotency-Key`. Everything else, and every request while
+`LEAN_INFERENCE_PATH` is off, goes to Django as before. What a lean request saves: the
+request_started/finished signals sent across the event loop, the hand-off per middleware and per
+request thread (one plain thread-pool call instead), URL resolution, the middleware that have
+nothing to do for such a request, and DRF's Request, negotiation and dispatch.
+
+What it keeps, with the same code, so that a client, a dashboard or an audit cannot tell:
+- the middleware of `settings.MIDDLEWARE` in their order, less those in `SKIPPED` (each says why
+  it has nothing to do here): Prometheus request metrics (same families and labels: the route's
+  name is the view label), request ids, security headers, Django's SecurityMiddleware (HTTPS
+  redirect, HSTS), CORS, CommonMiddleware (host check, Content-Length), the body-size limit (413 before
+  the body is read), NUL refusal, the 500 envelope, audit;
+- authentication by `authenticate_api_key` (the same per-process key cache), the scopes rule of
+  the DRF view the route stands for (`HasRequiredScopes` on its `required_scopes`), the rate
+  limiter through `count_request` (same buckets, X-RateLimit-* headers, 429 with Retry-After);
+- error answers from fedplane's one exception handler (`errors.error_response`), rendered by the
+  route as its Django view renders them; DRF's `Allow`/`Vary` headers of that view.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.exception import convert_exception_to_response
+from django.core.signals import request_finished, request_started
+from django.http import HttpRequest, HttpResponse
+from django.urls import ResolverMatch, set_urlconf
+from django.utils.log import log_response
+from django.utils.module_loading import import_string
+from rest_framework import exceptions as drf
+
+from .authentication import AUTH_HEADER, authenticate_api_key
+from .envelope import dumps
+from .errors import error_response
+from .permissions import HasRequiredScopes
+from .throttling import count_request
+
+__all__ = ["LeanRoute", "LeanRouter", "SKIPPED", "envelope_error"]
+
+# Middleware a lean request does not need, and why.
+SKIPPED = {
+    "whitenoise.middleware.WhiteNoiseMiddleware": "serves /static/ only",
+    "django.contrib.sessions.middleware.SessionMiddleware": "an API key authenticates; no session is read",
+    "django.middleware.csrf.CsrfViewMiddleware": "DRF views are CSRF-exempt; session callers go to Django",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": "an API key authenticates",
+    "fedplane.api.middleware.PageMessageMiddleware": "flash messages are for pages",
+    "fedplane.api.idempotency.IdempotencyMiddleware": "a request with an Idempotency-Key goes to Django",
+}
+_PLAIN_ACCEPTS = frozenset({b"", b"*/*", b"application/json"})
+
+
+def envelope_error(response) -> HttpResponse:
+    """fedplane's error envelope, as DRF renders the exception handler's `response`."""
+    out = HttpResponse(dumps(response.data), status=response.status_code, content_type="application/json")
+    for header in ("WWW-Authenticate", "Retry-After"):
+        if header in response:
+            out[header] = response[header]
+    return out
+
+
+@dataclass
+class LeanRoute:
+    """One POST route: `pattern` matches the whole path (its groups are the view's kwargs)."""
+
+    pattern: re.Pattern
+    url_name: str  # the Django route's name: the view label of the request metrics
+    view: type  # the DRF view Django serves it with: its required_scopes, throttle_bucket, audited
+    serve: Callable[[HttpRequest, bytes, dict], HttpResponse]  # after authentication, scopes and throttle
+    render_error: Callable[[object], HttpResponse] = envelope_error
+    json_body: bool = False  # the body must be sent as plain `application/json`, else Django parses it
+    func: Callable = field(init=False)
+    headers: dict = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.func = self.view.as_view()  # what the resolver would give: AuditMiddleware reads its view_class
+        self.headers = self.view().default_response_headers  # DRF's Allow (and Vary) on every answer
+
+
+class LeanRouter:
+    """ASGI: the lean routes here, everything else (and any request they do not take) to `fallback`."""
+
+    def __init__(self, routes: list[LeanRoute], fallback, *, threads: int = 32) -> None:
+        self.routes = routes
+        self.fallback = fallback
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fedplane-lean")
+        self._exception_hooks: list[Callable] = []
+        self._chain = self._build_chain()
+
+    def _build_chain(self):
+        """settings.MIDDLEWARE less SKIPPED around the lean view, as BaseHandler.load_middleware builds it."""
+        handler = convert_exception_to_response(self._view)
+        for path in reversed(settings.MIDDLEWARE):
+            if path in SKIPPED:
+                continue
+            middleware = import_string(path)(handler)
+            if hasattr(middleware, "process_exception"):
+                self._exception_hooks.append(middleware.process_exception)  # innermost first, as Django
+            handler = convert_exception_to_response(middleware)
+        return handler
+
+    # --- on the event loop -------------------------------------------------------------------
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and settings.LEAN_INFERENCE_PATH:
+            taken = self._take(scope)
+            if taken is not None:
+                return await self._serve(scope, receive, send, *taken)
+        return await self.fallback(scope, receive, send)
+
+    def _take(self, scope) -> tuple[LeanRoute, dict, int] | None:
+        """(route, kwargs, body length) when the lean path answers this request, else None."""
+        path = scope["path"]
+        for route in self.routes:
+            match = route.pattern.fullmatch(path)
+            if match is not None:
+                break
+        else:
+            return None
+        if scope.get("query_string") or scope.get("root_path"):
+            return None
+        key = length = None
+        accept = content_type = b""
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                key = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"accept":
+                accept = value.strip()
+            elif name == b"content-type":
+                content_type = value
+            elif name in (b"idempotency-key", b"transfer-encoding"):
+                return None
+        if not key or length is None or not length.isdigit() or accept not in _PLAIN_ACCEPTS:
+            return None
+        if route.json_body and content_type != b"application/json":
+            return None
+        return route, {k: v for k, v in match.groupdict().items() if v is not None}, int(length)
+
+    async def _serve(self, scope, receive, send, route: LeanRoute, kwargs: dict, length: int) -> None:
+        body = b""
+        if length <= settings.MAX_REQUEST_BODY_BYTES:  # else BodySizeLimitMiddleware answers 413 unread
+            parts = []
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(parts)
+        loop = asyncio.get_running_loop()
+        status, headers, content = await loop.run_in_executor(self._pool, self._respond, scope, body, route,
+                                                              kwargs)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    # --- on a request thread ------------------------------------------------------------------
+    def _respond(self, scope, body: bytes, route: LeanRoute, kwargs: dict):
+        request_started.send(sender=LeanRouter, scope=scope)  # what Django does per request (old connections)
+        request = ASGIRequest(scope, io.BytesIO(body))
+        request.resolver_match = ResolverMatch(route.func, (), kwargs, url_name=route.url_name)
+        request._lean = (route, kwargs, body)
+        set_urlconf(settings.ROOT_URLCONF)
+        response = self._chain(request)
+        response._resource_closers.append(request.close)
+        if response.status_code >= 400:
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+        headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+        headers += [(b"Set-Cookie", c.output(header="").encode("ascii").strip()) for c in response.cookies.values()]
+        content = response.content
+        response.close()  # request_finished, as Django sends it
+        return response.status_code, headers, content
+
+    def _view(self, request) -> HttpResponse:
+        route, kwargs, body = request._lean
+        try:
+            try:
+                response = self._checked(request, route, kwargs, body)
+            except Exception as exc:
+                answered = error_response(exc, request)
+                if answered is None:
+                    raise
+                response = route.render_error(answered)
+        except Exception as exc:
+            for hook in self._exception_hooks:  # ApiErrorMiddleware's 500 envelope, the exception counters
+                response = hook(request, exc)
+                if response is not None:
+                    break
+            else:
+                raise
+        for header, value in route.headers.items():
+            response[header] = value
+        return response
+
+    @staticmethod
+    def _checked(request, route: LeanRoute, kwargs: dict, body: bytes) -> HttpResponse:
+        """DRF's APIView.initial for this view: authenticate, check scopes, count; then serve."""
+        try:
+            user, key = authenticate_api_key(request.META["HTTP_X_API_KEY"])
+        except drf.AuthenticationFailed as exc:
+            exc.auth_header = AUTH_HEADER
+            raise
+        request.user, request.auth = user, key
+        permission = HasRequiredScopes()
+        if not permission.has_permission(request, route.view):
+            raise drf.PermissionDenied(detail=permission.message, code=getattr(permission, "code", None))
+        allowed, wait = count_request(request, user, key, request.method, getattr(route.view, "throttle_bucket", None))
+        if not allowed:
+            raise drf.Throttled(wait)
+        return route.serve(request, body, kwargs)
