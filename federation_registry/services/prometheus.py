@@ -14,6 +14,8 @@ from django.db.models import Count, Q
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
+from fedplane.ops.metrics import DatabaseCollector
+
 from ..choices import DeploymentStatus, DeploymentStrategy, Environment, MetricKind
 from ..models import Deployment, ModuleMetric
 
@@ -44,16 +46,13 @@ def count_module_loads(rows: Iterable[ModuleMetric]) -> None:
             MODULE_LOAD_ERRORS.labels(kind, variant, row.error_code or "unknown").inc()
 
 
-class DeploymentsCollector:
+class DeploymentsCollector(DatabaseCollector):
     """Deployments by strategy and status, and each canary (or rolling) deployment in progress:
     its traffic share, and the samples and error rate of its current step (what an automatic
     rollback judges). Registered once per process (federation_registry/apps.py)."""
 
-    def describe(self):  # names only: registering must not touch the database
-        yield from self._families().values()
-
     @staticmethod
-    def _families() -> dict[str, GaugeMetricFamily]:
+    def families() -> dict[str, GaugeMetricFamily]:
         canary = ["application", "environment", "strategy"]
         return {
             "deployments": GaugeMetricFamily("fedplane_mf_deployments", "Deployments by strategy and status",
@@ -68,17 +67,8 @@ class DeploymentsCollector:
                                         "Share of those loads that failed", labels=canary),
         }
 
-    def collect(self):
-        from django.db import DatabaseError
-
-        try:
-            families = self._collect()
-        except DatabaseError:  # no tables yet (before migrate): expose nothing rather than fail the scrape
-            return
-        yield from families.values()
-
-    def _collect(self) -> dict[str, GaugeMetricFamily]:
-        f = self._families()
+    def read(self) -> dict[str, GaugeMetricFamily]:
+        f = self.families()
         counts = {(r["strategy"], r["status"]): r["n"] for r in
                   Deployment.objects.order_by().values("strategy", "status").annotate(n=Count("id"))}
         for strategy in DeploymentStrategy.values:

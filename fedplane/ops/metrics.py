@@ -22,9 +22,33 @@ import prometheus_client
 from django.conf import settings
 from prometheus_client.metrics import MetricWrapperBase
 
-__all__ = ["scrape_registry", "serve_worker_metrics"]
+__all__ = ["DatabaseCollector", "scrape_registry", "serve_worker_metrics"]
 
 log = logging.getLogger(__name__)
+
+
+class DatabaseCollector:
+    """A scrape-time collector: ``families()`` names its (empty) families, ``read()`` fills them
+    from the database. Registering only describes (no query); before migrate, a scrape exposes
+    nothing of it rather than fail."""
+
+    def families(self) -> dict:
+        raise NotImplementedError
+
+    def read(self) -> dict:
+        raise NotImplementedError
+
+    def describe(self):
+        yield from self.families().values()
+
+    def collect(self):
+        from django.db import DatabaseError
+
+        try:
+            families = self.read()
+        except DatabaseError:  # no tables yet
+            return
+        yield from families.values()
 
 # Per-process collectors: in multi-process mode the files hold what matters of each process.
 _PER_PROCESS = (prometheus_client.ProcessCollector, prometheus_client.PlatformCollector,

@@ -16,6 +16,8 @@ from django.db.models import Count, F, Min
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
+from fedplane.ops.metrics import DatabaseCollector
+
 from ..choices import ExecutionStatus as S
 from ..models import TrainingExecution, TrainingRound
 from .round_metrics import execution_labels
@@ -103,22 +105,13 @@ def _add_execution(f: dict[str, GaugeMetricFamily], row: dict, last_round: dict 
         f["budget"].add_metric(labels, budget)
 
 
-class ExecutionsCollector:
+class ExecutionsCollector(DatabaseCollector):
     """Registered once per process (flcore/apps.py); only the web's /metrics asks it."""
 
-    def describe(self):  # names only: registering must not touch the database
-        yield from _families().values()
+    def families(self) -> dict[str, GaugeMetricFamily]:
+        return _families()
 
-    def collect(self):
-        from django.db import DatabaseError
-
-        try:
-            families = self._collect()
-        except DatabaseError:  # no tables yet (before migrate): expose nothing rather than fail the scrape
-            return
-        yield from families.values()
-
-    def _collect(self) -> dict[str, GaugeMetricFamily]:
+    def read(self) -> dict[str, GaugeMetricFamily]:
         f = _families()
         now = timezone.now()
         by_status = dict(TrainingExecution.objects.order_by().values_list("status").annotate(n=Count("id")))

@@ -11,6 +11,8 @@ from django.db.models import Count, Min, Sum
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
+from fedplane.ops.metrics import DatabaseCollector
+
 from ..choices import ReplicaStatus, ReplicationStatus
 from ..models import Region, Replica, ReplicationJob, ReplicationTarget
 
@@ -19,11 +21,11 @@ __all__ = ["ReplicationCollector"]
 _ACTIVE = (ReplicaStatus.PENDING, ReplicaStatus.IN_PROGRESS)
 
 
-class ReplicationCollector:
+class ReplicationCollector(DatabaseCollector):
     WINDOW_SECONDS = 300
 
     @staticmethod
-    def _families() -> dict[str, GaugeMetricFamily]:
+    def families() -> dict[str, GaugeMetricFamily]:
         return {
             "replicas": GaugeMetricFamily("fedplane_region_replicas", "Model version copies in each region, by status",
                                           labels=["region", "status"]),
@@ -39,20 +41,8 @@ class ReplicationCollector:
                                       labels=["status"]),
         }
 
-    def describe(self):  # names only: registering must not touch the database
-        yield from self._families().values()
-
-    def collect(self):
-        from django.db import DatabaseError
-
-        try:
-            families = self._collect()
-        except DatabaseError:  # no tables yet (before migrate): expose nothing rather than fail the scrape
-            return
-        yield from families.values()
-
-    def _collect(self) -> dict[str, GaugeMetricFamily]:
-        f, now = self._families(), timezone.now()
+    def read(self) -> dict[str, GaugeMetricFamily]:
+        f, now = self.families(), timezone.now()
         regions = list(Region.objects.order_by("name").values_list("name", flat=True))
         replicas = {(r["region__name"], r["status"]): r["n"] for r in
                     Replica.objects.order_by().values("region__name", "status").annotate(n=Count("id"))}
