@@ -102,6 +102,8 @@ def execution_create(*, user, model_type: str, algorithm: str, config: dict[str,
 
 def _check_deployment_clients(min_clients: int, client_ids: list[str] | None) -> None:
     if not client_ids:  # every connected node may train: count them too
+        if min_clients <= available_clients():
+            return  # registered clients suffice: the SuperLink (a network call) need not be asked
         capacity = deployment_capacity()
         if min_clients > capacity["availableClients"]:
             connected = ("the SuperLink could not be asked for its connected SuperNodes"

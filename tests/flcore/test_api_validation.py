@@ -90,6 +90,18 @@ def test_connected_supernodes_without_a_client_record_count_towards_min_clients(
     error_of(fl_api.post("/api/v1/fl/executions", {**body, "clients": [known, unknown]}), 422, "FL002")
 
 
+def test_the_superlink_is_not_asked_when_registered_clients_suffice(fl_api, monkeypatch):
+    asked = []
+    monkeypatch.setattr("flcore.services.executions.online_node_ids", lambda: asked.append(1) or set())
+    _register(fl_api, 2)
+    assert data_of(fl_api.post("/api/v1/fl/executions", _execution()), 202)["data"]["status"] == "queued"
+    assert asked == []
+    body = _execution()
+    body["config"]["minClients"] = 3
+    error_of(fl_api.post("/api/v1/fl/executions", body), 422, "FL002")
+    assert asked == [1]
+
+
 def test_unknown_execution_is_fl001_on_every_route(fl_api):
     missing = uuid.uuid4()
     for path in (f"/api/v1/fl/executions/{missing}", f"/api/v1/fl/executions/not-a-uuid",
