@@ -37,7 +37,8 @@ def metrics_written(transactional_db):
 
 @pytest.fixture(params=["lean", "django"])
 def path(request, settings, monkeypatch):
-    """Which path serves the inference routes; the test fails if a request took the other one."""
+    """Which path serves the inference routes; the test fails if a request took the other one
+    (on the lean path, every request with an X-API-Key is the lean path's; one without goes to Django)."""
     settings.LEAN_INFERENCE_PATH = request.param == "lean"
     served = []
     respond = LeanRouter._respond
@@ -47,9 +48,12 @@ def path(request, settings, monkeypatch):
         return respond(self, *args)
 
     monkeypatch.setattr(LeanRouter, "_respond", counted)
+    _KEYED.clear()
     yield request.param
     if request.param == "django":
         assert served == [], "the lean path answered with the setting off"
+    else:
+        assert served == _KEYED, "a request the lean path should answer went to Django"
 
 
 @pytest.fixture
@@ -57,9 +61,14 @@ def key(make_key):
     return make_key(ALL_SCOPES)[0]
 
 
+_KEYED: list[str] = []  # the paths called with an X-API-Key, in order (see `path`)
+
+
 def call(path_: str, body=b"", *, key: str | None = None, headers: dict | None = None) -> httpx.Response:
     from fedplane.asgi import application
 
+    if key:
+        _KEYED.append(path_)
     if not isinstance(body, bytes):
         body = json.dumps(body).encode()
     sent = {"Content-Type": "application/json", **({"X-API-Key": key} if key else {}), **(headers or {})}
