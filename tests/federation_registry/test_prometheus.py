@@ -2,9 +2,13 @@
 share), module loads and their errors by kind and variant, and the state of a canary."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from federation_registry.models import Deployment
 from federation_registry.services.runtime import in_canary
 from tests.api.helpers import data_of, error_of
 from tests.support.scrape import label_values, total
@@ -92,6 +96,11 @@ def test_a_canary_in_progress_shows_its_share_and_its_step(mf, make_app, make_mo
     assert total(text, "fedplane_mf_deployments", strategy="canary", status="in_progress") >= 1
     assert (total(text, "fedplane_mf_module_load_errors_total", variant="canary")
             - total(before, "fedplane_mf_module_load_errors_total", variant="canary")) == 1
+    # a new step counts only the loads reported since it started
+    Deployment.objects.filter(pk=deployment["id"]).update(step_started_at=timezone.now() + timedelta(seconds=1))
+    text = scrape()
+    assert total(text, "fedplane_mf_canary_step_samples", **canary) == 0
+    assert total(text, "fedplane_mf_canary_step_error_rate", **canary) == 0
 
     data_of(mf.post(f"{FED}/deployments/{deployment['id']}/rollback", {}))
     text = scrape()
