@@ -13,7 +13,7 @@ from ..services.routing import model_routes
 from ..services.serving import run_tensor
 from . import serializers as s
 
-__all__ = ["HEADER_LENGTH", "oip_infer", "seed_predict"]
+__all__ = ["HEADER_LENGTH", "oip_infer", "oip_route", "seed_predict"]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
@@ -26,6 +26,12 @@ def _credentials(headers) -> dict[str, str]:
     if headers.get("Authorization"):
         out["Authorization"] = headers["Authorization"]
     return out
+
+
+def oip_route(name: str, version: str | None):
+    """The route an OIP request for `name` (and `version`) is served by: this process's region when it
+    holds the version, else any region's store it can read."""
+    return model_routes(name, version=version)[0]
 
 
 def seed_predict(*, model_id: str, data, headers) -> dict:
@@ -44,8 +50,7 @@ def oip_infer(*, name: str, version: str | None, body: bytes, headers) -> HttpRe
         header_length = int(raw_length) if raw_length is not None else None
     except ValueError:
         raise DomainError(f"{HEADER_LENGTH} must be an integer.", code="INVALID_INPUT", status=400) from None
-    # Served from this process's region when it holds the version, else any region's store it can read.
-    route = model_routes(name, version=version)[0]
+    route = oip_route(name, version)
     parsed = parse_infer(body, header_length)
     output, _, _ = run_tensor(route, parsed.tensor)
     encoded, json_length = encode_infer(model_name=name, version=route.version.version, request_id=parsed.id,

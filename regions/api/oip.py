@@ -22,8 +22,7 @@ from fedplane.api.scopes import Scope
 from ..services import inflight
 from ..services.loading import load_model
 from ..services.oip import datatype_of
-from ..services.routing import model_routes
-from .inference import HEADER_LENGTH, oip_infer
+from .inference import HEADER_LENGTH, oip_infer, oip_route
 
 __all__ = ["LiveView", "ReadyView", "ServerMetadataView", "ModelMetadataView", "ModelReadyView", "InferView",
            "not_found", "oip_error", "HEADER_LENGTH"]
@@ -55,10 +54,6 @@ class _OIPView(APIView):
             raise exc
         return oip_error(response)
 
-    def _route(self, name: str, version: str | None):
-        # Served from this process's region when it holds the version, else any region's store it can read.
-        return model_routes(name, version=version)[0]
-
 
 class LiveView(APIView):
     authentication_classes: list = []  # public: a liveness probe carries no credentials
@@ -88,7 +83,7 @@ class ServerMetadataView(_OIPView):
 class ModelMetadataView(_OIPView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, name, version=None):
-        route = self._route(name, version)
+        route = oip_route(name, version)
         row = route.version
         schema = row.input_schema or {}
         return _json({"name": name, "versions": list(row.model.versions.values_list("version", flat=True)),
@@ -102,7 +97,7 @@ class ModelMetadataView(_OIPView):
 class ModelReadyView(_OIPView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, name, version=None):
-        route = self._route(name, version)
+        route = oip_route(name, version)
         load_model(route.version, route.region)  # ready means loadable here, digest verified
         return _json({"name": name, "ready": True})
 
