@@ -81,13 +81,13 @@ def _erase_assignments(client: FLClient) -> int:
 
 def _erase_straggler_marks(client: FLClient) -> int:
     """Rounds' straggler lists name the client: the entry stays (the round's timing), unnamed."""
-    key, changed = str(client.id), 0
+    key, changed = str(client.id), []
     for round_ in TrainingRound.objects.filter(stragglers__icontains=key).only("id", "stragglers"):
         entries = [{**e, "clientId": None, "nodeId": ""} if e.get("clientId") == key else e for e in round_.stragglers]
         if entries != round_.stragglers:
-            TrainingRound.objects.filter(pk=round_.pk).update(stragglers=entries)
-            changed += 1
-    return changed
+            round_.stragglers = entries
+            changed.append(round_)
+    return TrainingRound.objects.bulk_update(changed, ["stragglers"], batch_size=500) if changed else 0
 
 
 def _erase_event_payloads(client: FLClient) -> int:
