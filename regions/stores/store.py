@@ -200,8 +200,7 @@ class Store:
     def _stage_upload(self, source: Store, key: str, *, resume: dict | None,
                       checkpoint: Callable[[dict], None] | None) -> Staged:
         """Into S3: the source streams in parts, hashed once; the store verifies each part's checksum."""
-        with source.failures("read an object's size", key):
-            size = int(source.fs.size(source.path(key)))
+        size = source.size(key)
         digest, upload = hashlib.sha256(), None
         try:
             with self.failures(f"uploaded from {source.url[:200]}", key):
