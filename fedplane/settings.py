@@ -293,6 +293,8 @@ REGIONS_S3_REGION = env.str("REGIONS_S3_REGION", default="")
 # Multipart uploads: part size (S3 takes 5 MiB at least, except the last part) and parts sent at once.
 REGIONS_S3_PART_BYTES = env.int("REGIONS_S3_PART_BYTES", default=16 * 1024 * 1024)
 REGIONS_S3_CONCURRENCY = env.int("REGIONS_S3_CONCURRENCY", default=4)
+if REGIONS_S3_PART_BYTES < 1 or REGIONS_REPLICATION_CHUNK_BYTES < 1:  # 0 would loop on empty parts, or copy nothing
+    raise ImproperlyConfigured("REGIONS_S3_PART_BYTES and REGIONS_REPLICATION_CHUNK_BYTES must be at least 1")
 REGIONS_MODEL_CACHE_SIZE = env.int("REGIONS_MODEL_CACHE_SIZE", default=16)
 # Intra-op threads torch uses in a process that serves a torch model (0: torch's default, one per core).
 REGIONS_TORCH_THREADS = env.int("REGIONS_TORCH_THREADS", default=1)
