@@ -37,12 +37,17 @@ def _api_options(spec: StrategySpec, config: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in legacy.items() if v is not None and spec.option(k)}, **given}
 
 
-def strategy_kwargs(algorithm: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The strategy's name as the registry builds it and its Flower keywords (sampling aside)."""
+def _resolved(algorithm: str, config: dict[str, Any]) -> tuple[StrategySpec | None, str, dict[str, Any]]:
     spec = spec_of(algorithm, config)
     if spec is None:  # a plug-in takes its own constructor's keywords, as given
-        return algorithm, dict(config.get("strategyOptions") or {})
-    return spec.name, flower_kwargs(spec, _api_options(spec, config))
+        return None, algorithm, dict(config.get("strategyOptions") or {})
+    return spec, spec.name, flower_kwargs(spec, _api_options(spec, config))
+
+
+def strategy_kwargs(algorithm: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The strategy's name as the registry builds it and its Flower keywords (sampling aside)."""
+    _, name, kwargs = _resolved(algorithm, config)
+    return name, kwargs
 
 
 def check_strategy(algorithm: str, config: dict[str, Any]) -> None:
@@ -50,14 +55,13 @@ def check_strategy(algorithm: str, config: dict[str, Any]) -> None:
     from ..strategies.registry import build_strategy
 
     try:
-        name, kwargs = strategy_kwargs(algorithm, config)
+        spec, name, kwargs = _resolved(algorithm, config)
         build_strategy(name, options=kwargs, plugins=settings.FLCORE_STRATEGY_PLUGINS)
     except InvalidStrategyOptions as err:
         field = f"{_FIELD}.{err.field}" if err.field else _FIELD
         raise DomainError(str(err), code=ErrorCode.VALIDATION_ERROR, status=422, details={field: str(err)}) from err
     except StrategyError as err:
         raise DomainError(str(err), code=ErrorCode.VALIDATION_ERROR, status=422, details={_FIELD: str(err)}) from err
-    spec = spec_of(algorithm, config)
     if spec is None:
         return
     needed = min_updates_of(spec, kwargs)

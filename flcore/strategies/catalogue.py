@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flwr.serverapp.strategy import Strategy
@@ -84,7 +84,7 @@ class StrategySpec:
     mean_based: bool = False  # its model is a (weighted) mean of the updates: SecAgg+ and DP can apply
     byzantine_robust: bool = False
     checkpoint_state: tuple[str, ...] = ()  # attributes a resume restores (optimiser state)
-    required: tuple[str, ...] = field(default=())  # options without a Flower default
+    required: tuple[str, ...] = ()  # options without a Flower default
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)

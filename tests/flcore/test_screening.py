@@ -8,6 +8,9 @@ import pytest
 from flwr.app import Array, ArrayRecord, Error, Message, MetricRecord, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
+from flcore.runtime.grid import Exchange
+from flcore.runtime.records import RoundSettings
+from flcore.runtime.rounds import _too_few_valid
 from flcore.runtime.screening import screen
 from flcore.services.divergence import diverged
 
@@ -71,3 +74,23 @@ def test_a_large_fortran_ordered_update_is_checked_without_a_copy_of_its_size() 
 ])
 def test_divergence_is_a_non_finite_loss_or_k_rounds_above_factor_times_the_best(losses, expected) -> None:
     assert diverged(losses, factor=2.0, rounds=3) == expected
+
+
+def test_too_few_valid_updates_fail_the_round_fl006_when_none_fits_the_model_else_fl004() -> None:
+    """What the runner maps to FL006 (every rejection structural) or FL004 (unusable values)."""
+    reference = ArrayRecord({k: Array(v) for k, v in MODEL.items()})
+    wrong_shape = {**MODEL, "w": np.ones((2, 3), np.float32)}
+    nan = {**MODEL, "b": np.full(3, np.nan, np.float32)}
+    settings = RoundSettings(min_responders=2)
+
+    def failure(*updates):
+        replies = [_reply(node, arrays) for node, arrays in enumerate(updates, start=1)]
+        exchange = Exchange(answered=[(r.metadata.src_node_id, r) for r in replies])
+        return _too_few_valid(1, exchange, len(replies), screen(replies, reference)[1], settings)
+
+    assert failure(MODEL, MODEL, nan) is None  # two valid: the round goes on without node 3
+    structural = failure(MODEL, wrong_shape)
+    assert structural.incompatible and structural.details()["rejectedUpdates"] == [
+        {"nodeId": "2", "reason": "array 'w' has shape (2, 3), expected (3, 2)"}]
+    assert not failure(MODEL, nan).incompatible
+    assert not failure(wrong_shape, nan).incompatible  # one unusable value is enough for FL004
