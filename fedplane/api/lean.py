@@ -46,7 +46,7 @@ from .errors import error_response
 from .permissions import HasRequiredScopes
 from .throttling import count_request
 
-__all__ = ["LeanRoute", "LeanRouter", "SKIPPED", "envelope_error"]
+__all__ = ["LeanRoute", "LeanRouter", "SKIPPED", "envelope_error", "with_error_headers"]
 
 # Middleware a lean request does not need, and why.
 SKIPPED = {
@@ -60,13 +60,19 @@ SKIPPED = {
 _PLAIN_ACCEPTS = frozenset({b"", b"*/*", b"application/json"})
 
 
-def envelope_error(response) -> HttpResponse:
-    """fedplane's error envelope, as DRF renders the exception handler's `response`."""
-    out = HttpResponse(dumps(response.data), status=response.status_code, content_type="application/json")
+def with_error_headers(out: HttpResponse, response) -> HttpResponse:
+    """`out`, a body rendered for the exception handler's `response`, with the headers that answer
+    carries (a 401's WWW-Authenticate, a 429's or 503's Retry-After)."""
     for header in ("WWW-Authenticate", "Retry-After"):
         if header in response:
             out[header] = response[header]
     return out
+
+
+def envelope_error(response) -> HttpResponse:
+    """fedplane's error envelope, as DRF renders the exception handler's `response`."""
+    return with_error_headers(HttpResponse(dumps(response.data), status=response.status_code,
+                                           content_type="application/json"), response)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from fedplane.api.envelope import dumps
 from fedplane.api.errors import exception_handler
+from fedplane.api.lean import with_error_headers
 from fedplane.api.parsers import RawBytesParser
 from fedplane.api.scopes import Scope
 
@@ -36,11 +37,7 @@ def oip_error(response) -> HttpResponse:
     """The protocol's error body for an error `response` of fedplane's exception handler (its envelope)."""
     message = (response.data.get("error") or {}).get("message", "error") if isinstance(response.data, dict) \
         else str(response.data)
-    out = _json({"error": message}, response.status_code)
-    for header in ("WWW-Authenticate", "Retry-After"):
-        if header in response:
-            out[header] = response[header]
-    return out
+    return with_error_headers(_json({"error": message}, response.status_code), response)
 
 
 class _OIPView(APIView):
