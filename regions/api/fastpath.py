@@ -10,18 +10,16 @@ import io
 import re
 
 from django.http import HttpResponse
+from django.urls import get_resolver, resolve, reverse
 
 from fedplane.api.envelope import dumps, envelope
 from fedplane.api.lean import LeanRoute
 from fedplane.api.parsers import JSONParser
 
 from .inference import oip_infer, seed_predict
-from .oip import InferView, oip_error
-from .views import PredictView
+from .oip import oip_error
 
 __all__ = ["ROUTES"]
-
-_SLUG = r"[-a-zA-Z0-9_]+"  # Django's <slug:...>; <str:...> is [^/]+
 
 
 def _infer(request, body: bytes, kwargs: dict) -> HttpResponse:
@@ -35,10 +33,17 @@ def _predict(request, body: bytes, kwargs: dict) -> HttpResponse:
     return HttpResponse(dumps(envelope(result, request)), content_type="application/json")
 
 
+def _route(url_name: str, serve, **options) -> LeanRoute:
+    """The lean route of Django's route `url_name`: its path pattern (converters and all) and view, read
+    from the URLconf once, so the two cannot drift apart."""
+    [(_, regex, _, _)] = get_resolver().reverse_dict.getlist(url_name)
+    pattern = re.compile("/" + regex.removeprefix("^"))
+    view = resolve(reverse(url_name, kwargs=dict.fromkeys(pattern.groupindex, "x"))).func.view_class
+    return LeanRoute(pattern, url_name, view, serve, **options)
+
+
 ROUTES = [
-    LeanRoute(re.compile(rf"/v2/models/(?P<name>{_SLUG})/infer"), "oip-infer", InferView, _infer, oip_error),
-    LeanRoute(re.compile(rf"/v2/models/(?P<name>{_SLUG})/versions/(?P<version>[^/]+)/infer"), "oip-version-infer",
-              InferView, _infer, oip_error),
-    LeanRoute(re.compile(rf"/api/v1/models/(?P<model_id>{_SLUG})/predict"), "regions-predict", PredictView,
-              _predict, json_body=True),
+    _route("oip-infer", _infer, render_error=oip_error),
+    _route("oip-version-infer", _infer, render_error=oip_error),
+    _route("regions-predict", _predict, json_body=True),
 ]
