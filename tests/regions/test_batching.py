@@ -163,6 +163,7 @@ def test_if_the_worker_dies_its_callers_get_the_error(caplog):
     assert first.result(DEADLINE) is not None
     with pytest.raises(RuntimeError, match="a bug"):
         queued.result(DEADLINE)
+    assert "batcher of model stopped" in caplog.text  # the bug is logged, not only handed to the callers
 
 
 # Through the service layer: the model's settings, run_tensor, metering.
