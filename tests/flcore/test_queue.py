@@ -156,9 +156,11 @@ def _max_overlap(spans: list[tuple[datetime, datetime]]) -> int:
 @pytest.mark.timeout(900)
 def test_four_executions_on_two_slots_queue_in_order_and_all_complete(queue_http, supernodes):
     clients = supernodes(8)
-    # The second runs a round longer, so the two slots free one after the other.
+    # The second runs four rounds longer, so the two slots free seconds apart: a round here takes
+    # well under a second, less than a fresh worker child's start-up jitter (one round apart, the
+    # third and fourth once started 23 ms apart in either order).
     ids = []
-    for index, rounds in enumerate((2, 3, 2, 2)):
+    for index, rounds in enumerate((2, 6, 2, 2)):
         own = clients[2 * index:2 * index + 2]
         response = queue_http.post("/fl/executions", json={
             "modelType": "classification", "algorithm": "fedavg", "clients": own,
