@@ -6,6 +6,7 @@ limits) and CELERY_BROKER_URL. Every variable is documented in README.md.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -230,6 +231,22 @@ FLCORE_SWEEP_SECONDS = env.float("FLCORE_SWEEP_SECONDS", default=15.0)
 FLCORE_STALE_SECONDS = env.float("FLCORE_STALE_SECONDS", default=45.0)
 # name -> "package.module:StrategyClass" (a Flower message-API Strategy)
 FLCORE_STRATEGY_PLUGINS = env.dict("FLCORE_STRATEGY_PLUGINS", default={})
+# Client certificates (mTLS, flcore/services/client_ca.py): the CA that signs FL clients' certificates.
+# Both paths, or neither: then the embedded default keeps one under VAR_DIR/client-ca (made on first
+# use); production without them issues no certificates.
+FLCORE_CLIENT_CA_CERT = env.str("FLCORE_CLIENT_CA_CERT", default="")
+FLCORE_CLIENT_CA_KEY = env.str("FLCORE_CLIENT_CA_KEY", default="")
+if bool(FLCORE_CLIENT_CA_CERT) != bool(FLCORE_CLIENT_CA_KEY):
+    raise ImproperlyConfigured("FLCORE_CLIENT_CA_CERT and FLCORE_CLIENT_CA_KEY go together: set both or neither")
+FLCORE_CLIENT_CERT_DAYS = env.float("FLCORE_CLIENT_CERT_DAYS", default=7.0)  # a fraction is allowed (tests)
+if FLCORE_CLIENT_CERT_DAYS <= 0:
+    raise ImproperlyConfigured("FLCORE_CLIENT_CERT_DAYS must be above 0")
+# Peers (CIDRs) whose X-Client-Certificate header is believed: the TLS-terminating proxies.
+FEDPLANE_TRUSTED_PROXIES = env.list("FEDPLANE_TRUSTED_PROXIES", default=[])
+try:  # refused at start, not at the first request
+    [ipaddress.ip_network(cidr, strict=False) for cidr in FEDPLANE_TRUSTED_PROXIES]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"FEDPLANE_TRUSTED_PROXIES: {_exc}") from None
 FEDPLANE_ARTIFACT_ROOT = Path(env.str("FEDPLANE_ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts")))
 # Simulations (runtime "simulation"): an existing Ray cluster to run virtual clients on
 # (host:port of its head, as `ray start --head` prints); empty: a local Ray per simulation.
@@ -331,6 +348,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: a request that presents a client certificate is that client, whatever else it carries.
+        "flcore.api.authentication.ClientCertificateAuthentication",
         "fedplane.api.authentication.ApiKeyAuthentication",
         "fedplane.api.authentication.ScopedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -1,3 +1,4 @@
+from .certificates import ClientCertificate
 from .clients import ClientAssignment, FLClient
 from .datasets import TrainingDataset
 from .executions import TrainingExecution
@@ -5,4 +6,4 @@ from .metrics import PerformanceMetric
 from .rounds import AggregatedModel, ClientUpdate, TrainingRound
 
 __all__ = ["FLClient", "ClientAssignment", "TrainingExecution", "TrainingRound", "ClientUpdate",
-           "AggregatedModel", "PerformanceMetric", "TrainingDataset"]
+           "AggregatedModel", "PerformanceMetric", "TrainingDataset", "ClientCertificate"]
