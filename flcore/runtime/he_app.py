@@ -1,0 +1,109 @@
+"""The numpy ClientApp for homomorphic-encryption executions: it decrypts, trains, encrypts.
+
+Same model, data and metrics as ``numpy_app``; the global model arrives as CKKS ciphertext
+chunks and the update leaves as ciphertext chunks (``flcore.he``). The secret context never
+travels through Flower: the node reads it from ``<he-context-dir>/<he-context-id>.tenseal``
+(node config ``he-context-dir``; default ``fedplane-he`` beside its data file). When that file
+is missing and the node was started by ``fedplane-client join`` (``FEDPLANE_API_URL`` and
+``FEDPLANE_API_KEY`` in its environment), it fetches it once from the platform's
+``GET /fl/executions/{id}/he-context`` (its client must be assigned) and keeps it, mode 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from .. import he
+from . import numpy_app
+from .records import REPLY_INFO_KEY
+from .replies import handler_config, info_record
+
+__all__ = ["app", "context_path", "secret_context"]
+
+app = ClientApp()
+_contexts: dict[str, Any] = {}  # context id -> loaded secret context (the executor is long-lived)
+_lock = threading.Lock()
+
+
+def context_path(node_config: Mapping[str, Any], context_id: str) -> Path:
+    """Where this node keeps the secret context ``context_id``."""
+    base = node_config.get("he-context-dir")
+    if base is None:
+        base = Path(str(node_config["data-path"])).resolve().parent / "fedplane-he"
+    return Path(str(base)) / f"{Path(context_id).name}.tenseal"  # an id, never a path
+
+
+def _fetch(path: Path, context_id: str) -> None:
+    url, key = os.environ.get("FEDPLANE_API_URL"), os.environ.get("FEDPLANE_API_KEY")
+    if not url or not key:
+        raise FileNotFoundError(f"no secret context at {path}, and no FEDPLANE_API_URL/FEDPLANE_API_KEY "
+                                f"to fetch it (GET /api/v1/fl/executions/{context_id}/he-context)")
+    response = httpx.get(f"{url.rstrip('/')}/api/v1/fl/executions/{context_id}/he-context",
+                         headers={"X-API-Key": key}, timeout=30)
+    if response.status_code != 200:
+        raise PermissionError(f"he-context for execution {context_id}: HTTP {response.status_code} {response.text[:300]}")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(response.content)
+    os.replace(partial, path)
+
+
+def secret_context(node_config: Mapping[str, Any], context_id: str):
+    """The secret context of ``context_id``: from memory, the node's file, or the platform."""
+    with _lock:
+        if context_id not in _contexts:
+            path = context_path(node_config, context_id)
+            if not path.exists():
+                _fetch(path, context_id)
+            context = he.load_context(path.read_bytes())
+            if not context.is_private():
+                raise ValueError(f"{path} holds no secret key")
+            _contexts[context_id] = context
+        return _contexts[context_id]
+
+
+def _decrypted(msg: Message, context: Context, config: Mapping[str, Any]) -> tuple[Any, he.Layout, dict]:
+    ctx = secret_context(context.node_config, str(config["he-context-id"]))
+    layout = he.Layout.from_json(str(config["he-layout"]))
+    chunks = {name: array.numpy() for name, array in next(iter(msg.content.array_records.values())).items()}
+    return ctx, layout, he.decrypt(ctx, chunks, layout)
+
+
+@app.train()
+def train_handler(msg: Message, context: Context) -> Message:
+    """Decrypt the global model, train on local data, reply with the new weights encrypted."""
+    started = time.monotonic()
+    config = handler_config(msg, context)
+    x_train, y_train, _, _ = numpy_app._data(context, config)  # pylint: disable=protected-access
+    ctx, layout, params = _decrypted(msg, context, config)
+    loss, acc = numpy_app.train(params, x_train, y_train, config)
+    chunks = he.encrypt(ctx, params, layout)
+    arrays = ArrayRecord({name: Array.from_numpy_ndarray(data) for name, data in chunks.items()})
+    metrics = MetricRecord({"num-examples": len(y_train), "train-loss": loss, "train-accuracy": acc})
+    content = RecordDict({"arrays": arrays, "metrics": metrics, REPLY_INFO_KEY: info_record(context, started)})
+    return Message(content=content, reply_to=msg)
+
+
+@app.evaluate()
+def evaluate_handler(msg: Message, context: Context) -> Message:
+    """Decrypt the global model and evaluate it on the local held-out rows."""
+    started = time.monotonic()
+    config = handler_config(msg, context)
+    _, _, x_eval, y_eval = numpy_app._data(context, config)  # pylint: disable=protected-access
+    loss, acc = numpy_app.evaluate(_decrypted(msg, context, config)[2], x_eval, y_eval)
+    metrics = MetricRecord({"num-examples": len(y_eval), "eval-loss": loss, "eval-accuracy": acc})
+    return Message(RecordDict({"metrics": metrics, REPLY_INFO_KEY: info_record(context, started)}), reply_to=msg)
+
+
+app.query()(numpy_app.query_handler)
