@@ -26,6 +26,8 @@ def aggregated_model_arrays(aggregated_model_id: str) -> tuple[dict[str, np.ndar
         aggregated = AggregatedModel.objects.get(pk=aggregated_model_id)
     except (AggregatedModel.DoesNotExist, ValueError, ValidationError):  # ValidationError: not a UUID
         raise AggregatedModelNotFound(details={"aggregated_model_id": aggregated_model_id}) from None
+    from flcore.services.encryption import refuse_if_encrypted
+    refuse_if_encrypted(aggregated.execution, "Promoting the aggregated model to the registry")
     try:
         arrays = load_arrays(settings.FEDPLANE_ARTIFACT_ROOT, aggregated.artifact_path, aggregated.sha256)
     except ArtifactCorrupted as exc:

@@ -79,6 +79,23 @@ class TrainingConfigSerializer(StrictSerializer):
         return attrs
 
 
+class HomomorphicEncryptionSerializer(StrictSerializer):
+    """CKKS parameters (flcore/he.py): clients encrypt their updates, the server adds ciphertexts."""
+    enabled = serializers.BooleanField(default=False)
+    polyModulusDegree = serializers.ChoiceField(choices=[8192, 16384, 32768], default=8192)
+    coeffModBitSizes = serializers.ListField(child=serializers.IntegerField(min_value=20, max_value=60),
+                                             min_length=3, max_length=8, default=[60, 40, 40, 60])
+    globalScaleBits = serializers.IntegerField(min_value=20, max_value=60, default=40)
+
+    def validate(self, attrs):
+        from ..he import HEConfigError, HEParams
+        try:
+            HEParams.from_dict(attrs).check()
+        except HEConfigError as exc:  # insecure for the ring size, or no room for one weighted sum
+            raise serializers.ValidationError({"coeffModBitSizes": str(exc)}) from exc
+        return attrs
+
+
 class PrivacyConfigSerializer(StrictSerializer):
     differential_privacy = serializers.BooleanField(default=False)
     epsilon = serializers.FloatField(min_value=1e-6, required=False)
@@ -88,6 +105,7 @@ class PrivacyConfigSerializer(StrictSerializer):
     # SecAgg+: a share of the sampled clients that must hold (and return) key shares
     secureAggregationThreshold = serializers.FloatField(min_value=0.01, max_value=1.0, required=False)
     secureAggregationMaxWeight = serializers.FloatField(min_value=1.0, required=False)
+    homomorphicEncryption = HomomorphicEncryptionSerializer(required=False)
 
     def validate(self, attrs):
         if attrs.get("differential_privacy"):

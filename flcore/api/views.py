@@ -3,22 +3,23 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Prefetch
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from fedplane.api.middleware import audit_note
-from fedplane.api.scopes import Scope
+from fedplane.api.scopes import ClientScope, Scope
 
 from .. import selectors
 from ..errors import PurgeNotRequested
 from ..filtersets import ClientFilterSet, ExecutionFilterSet
 from ..models import ClientUpdate, FLClient, TrainingExecution, TrainingRound
-from ..services import client_records
+from ..services import client_access, client_records
 from ..services import clients as client_services
 from ..services import executions as execution_services
+from ..services.encryption import he_secret_context
 from ..services.queue import execution_queue
 from . import schemas
 from . import serializers as s
@@ -29,8 +30,14 @@ class ExecutionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.ExecutionSerializer
     filterset_class = ExecutionFilterSet
     queryset = TrainingExecution.objects.all()
-    required_scopes = {"read": Scope.FL_METRICS_VIEW, "write": Scope.FL_TRAINING_EXECUTE}
+    # The secret CKKS context goes to the execution's clients only: their managing scope, audited.
+    required_scopes = {"read": Scope.FL_METRICS_VIEW, "write": Scope.FL_TRAINING_EXECUTE,
+                       "he_context": Scope.FL_CLIENTS_MANAGE}
+    audited_reads = ("he_context",)
     throttle_bucket = "training"
+    # A client certificate reads the executions its client is assigned to, nothing more.
+    client_scopes = {"retrieve": ClientScope.ASSIGNMENTS}
+    client_owns = staticmethod(client_access.assigned_to_execution)
     sort_fields = {"created_at": "created_at", "status": "status", "started_at": "started_at"}
     default_sort = ("-created_at",)
     search_fields = ["algorithm", "model_type", "status"]
@@ -66,6 +73,13 @@ class ExecutionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         execution = execution_services.execution_resume(
             execution_id=pk, from_round=data.get("fromRound"), adjust_config=data.get("adjustConfig"))
         return Response(s.ExecutionSerializer(execution).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @action(detail=True, methods=["get"], url_path="he-context")
+    def he_context(self, request, pk=None):
+        """The secret CKKS context of a homomorphic-encryption execution, for a client assigned to it."""
+        return HttpResponse(he_secret_context(execution_id=pk, user=request.user),
+                            content_type="application/octet-stream")
 
     @extend_schema(responses={200: s.ExecutionPartitioningSerializer})
     @action(detail=True, methods=["get"])
@@ -124,6 +138,10 @@ class ClientViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     required_scopes = {"read": Scope.FL_METRICS_VIEW, "write": Scope.FL_CLIENTS_MANAGE,
                        "export": Scope.FL_CLIENTS_MANAGE}
     audited_reads = ("export",)
+    # A client certificate reaches its own record only: status, heartbeat, metrics.
+    client_scopes = {"retrieve": ClientScope.STATUS, "set_status": ClientScope.HEARTBEAT,
+                     "metrics": ClientScope.METRICS}
+    client_owns = staticmethod(client_access.owns_client_record)
     sort_fields = {"name": "name", "last_seen": "last_seen", "created_at": "created_at"}
     search_fields = ["name", "region"]
 

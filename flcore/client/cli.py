@@ -9,6 +9,11 @@ The client's identity is an ECDSA P-384 key pair (--key, default DATA.fedplane-n
 created on first use): its public key is sent on registration; when the deployment
 uses Flower node authentication, the SuperNode signs in with the private key and
 keeps the same node id every time it joins.
+
+The same key gets the client a short-lived certificate from the platform's client CA (a CSR
+signed with it), stored beside the key (KEY.crt) and renewed at two thirds of its lifetime from
+the heartbeat loop. With --mtls-api (the client-only TLS listener, or a proxy that verifies
+client certificates) heartbeats and execution status authenticate by that certificate.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from ..runtime.credentials import node_key
 from ..runtime.fab import DEFAULT_CLIENTAPP
 from ..runtime.supernode import SuperNodeProcess
 from .api import ApiError, FedplaneApi
+from .certificates import CertificateKeeper, CertifiedSession
 from .profile import data_profile
 
 __all__ = ["main"]
@@ -50,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     join.add_argument("--key", type=Path,
                       help="SuperNode private key (OpenSSH ECDSA), created if missing "
                            "(default: DATA.fedplane-node.key next to the data file)")
+    join.add_argument("--mtls-api", help="fedplane's client-only mTLS listener (or a proxy verifying client "
+                                         "certificates), e.g. https://10.0.0.5:8443: heartbeats go there, by certificate")
+    join.add_argument("--api-ca", type=Path, help="CA certificate (PEM) that verifies --mtls-api's server certificate")
+    join.add_argument("--no-certificate", action="store_true", help="do not ask for a client certificate")
     join.add_argument("--stay", action="store_true", help="stay connected after the execution ends")
     join.add_argument("--heartbeat", type=float, default=5.0, help="seconds between status reports")
     join.add_argument("--stock", action="store_true",
@@ -68,6 +78,24 @@ def _readings() -> dict:
     return {"cpu": psutil.cpu_percent(interval=None), "memory": psutil.virtual_memory().percent}
 
 
+def _certified(args: argparse.Namespace, api: FedplaneApi, client_id: str, key_path: Path) -> CertifiedSession | None:
+    """The client's certificate session; None when not asked for, or (without --mtls-api, which
+    needs one) when the platform issues no certificates."""
+    if args.no_certificate and not args.mtls_api:
+        return None
+    session = CertifiedSession(CertificateKeeper(key_path), api, client_id, mtls_api=args.mtls_api,
+                               server_ca=args.api_ca)
+    try:
+        session.start()
+    except ApiError as exc:
+        if args.mtls_api or exc.code not in ("CLIENT_CA_UNAVAILABLE", "NOT_FOUND"):
+            raise
+        print(f"no client certificate ({exc}); continuing with the API key", file=sys.stderr)
+        return None
+    print(f"client certificate {session.keeper.cert_path}", flush=True)
+    return session
+
+
 def join(args: argparse.Namespace) -> int:
     api = FedplaneApi(args.api, args.api_key)
     profile = data_profile(args.data)
@@ -81,6 +109,7 @@ def join(args: argparse.Namespace) -> int:
         k: profile[k] for k in ("samples", "distribution", "quality")},
         location={"region": args.region} if args.region else {}, publicKey=public_key)
     client_id, flower = client["id"], client["flower"]
+    session = _certified(args, api, client_id, key_path)
     if not flower.get("insecure", True) and args.root_certificates is None:
         print("the SuperLink uses TLS: pass --root-certificates CA.pem", file=sys.stderr)
         return 2
@@ -92,6 +121,8 @@ def join(args: argparse.Namespace) -> int:
     node = SuperNodeProcess(superlink, {"fedplane-client-id": client_id, "data-path": str(args.data.resolve())},
                             root_certificates=args.root_certificates, auth_private_key=auth_key,
                             warm=not args.stock, preload=args.client_app,
+                            # the HE ClientApp fetches its execution's secret context with these (he_app.py)
+                            env={"FEDPLANE_API_URL": args.api, "FEDPLANE_API_KEY": args.api_key},
                             log_path=args.log_dir / f"supernode-{client_id}.log" if args.log_dir else None)
     print(f"client {client_id} registered; starting SuperNode -> {superlink}", flush=True)
     node.start()
@@ -108,9 +139,12 @@ def join(args: argparse.Namespace) -> int:
                 code = 1
                 break
             try:
-                api.set_status(client_id, "active", _readings())
+                if session is not None:
+                    session.tick()  # renews at two thirds of the certificate's life; the SuperNode runs on
+                reporter = session.status_api if session is not None else api
+                reporter.set_status(client_id, "active", _readings())
                 finished = args.execution and not args.stay and \
-                    api.execution(args.execution)["status"] in TERMINAL
+                    reporter.execution(args.execution)["status"] in TERMINAL
             except httpx.TransportError as exc:  # the platform is restarting or unreachable: keep training
                 print(f"heartbeat not delivered ({exc}); trying again in {args.heartbeat}s", file=sys.stderr)
                 continue

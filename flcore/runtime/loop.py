@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import numpy as np
@@ -24,6 +24,9 @@ from .heartbeat import is_stop_status
 from .records import ExecutionResult, RoundDirective, RoundRecord, RoundSettings
 from .rounds import Driver, run_round
 from .secure import SecureAggregation, run_secure_round
+
+if TYPE_CHECKING:
+    from .encrypted import Encryption
 
 __all__ = ["Arrays", "RoundLoop"]
 
@@ -79,6 +82,9 @@ class RoundLoop:  # pylint: disable=too-many-instance-attributes
 
     With ``secure``, training runs SecAgg+ (the ClientApp must use ``secaggplus_mod``,
     e.g. ``flcore.runtime.app:secure_app``): the server never sees a client's update.
+    With ``encryption`` (CKKS, ``flcore.runtime.encrypted``) the global model and the updates
+    are ciphertexts (ClientApp ``flcore.runtime.he_app:app``): the server never sees either,
+    and the arrays it records and returns are ciphertext chunks.
 
     Resume from checkpoint N with ``round_offset=N`` and that checkpoint's arrays (and
     a strategy object restored with its optimiser state, for the FedOpt family).
@@ -104,6 +110,7 @@ class RoundLoop:  # pylint: disable=too-many-instance-attributes
     evaluate_config: Mapping[str, Any] | None = None
     clientapp: str = DEFAULT_CLIENTAPP
     secure: SecureAggregation | None = None
+    encryption: Encryption | None = None
     connect_timeout: float = 120.0
     round_timeout: float = 600.0
 
@@ -123,6 +130,8 @@ class RoundLoop:  # pylint: disable=too-many-instance-attributes
     def run(self, driver: Driver) -> ExecutionResult:
         """Drive the rounds on ``driver`` (already claimed) until done, stopped or failed."""
         arrays = self.arrays()
+        if self.encryption is not None:
+            arrays = self.encryption.prepare(arrays)
         rounds: list[RoundRecord] = []
         status: Literal["completed", "stopped"] = "completed"
         if self.on_run_started is not None:
@@ -157,10 +166,11 @@ class RoundLoop:  # pylint: disable=too-many-instance-attributes
             driver.client_ids = {str(c) for c in self.round_clients(round_number)}
         directive = self.round_directive(round_number) if self.round_directive else None
         with _directed(driver, self.strategy, directive, self.settings_for(round_number)) as settings:
+            extra = self.encryption.message_config() if self.encryption is not None else {}
             common = {
                 "min_clients": self.min_clients if directive is None else settings.min_responders or 1,
                 "settings": settings,
-                "evaluate_config": self.evaluate_config or {},
+                "evaluate_config": {**(self.evaluate_config or {}), **extra},
                 "connect_timeout": self.connect_timeout,
                 "on_round_start": self.on_round_start,
             }
@@ -171,7 +181,8 @@ class RoundLoop:  # pylint: disable=too-many-instance-attributes
                 )
             else:
                 candidate, record = run_round(
-                    driver, self.strategy, round_number, arrays, train_config=self.train_config or {}, **common
+                    driver, self.strategy, round_number, arrays, train_config={**(self.train_config or {}), **extra},
+                    encryption=self.encryption, **common
                 )
         accepted = self.accept_round(record) if self.accept_round is not None else True
         return (candidate if accepted else arrays), record, accepted

@@ -159,15 +159,18 @@ def _with_error_replies(cause: ClientDisconnected, exchange: Exchange, phase: st
 
 
 def _aggregate(driver: Driver, strategy: Strategy, round_number: int, arrays: ArrayRecord, train: Exchange,
-               sampled: list[int], settings: RoundSettings) -> tuple[ArrayRecord, Any, dict[int, Rejection]]:
+               sampled: list[int], settings: RoundSettings,
+               encryption: Any = None) -> tuple[ArrayRecord, Any, dict[int, Rejection]]:
     """Screen the train replies, then aggregate what is valid; a round that cannot give a model
-    raises AggregationFailed with the round's updates (rejected ones too) for the record."""
-    kept, rejected = screen(train.replies, arrays)
+    raises AggregationFailed with the round's updates (rejected ones too) for the record.
+    With ``encryption`` (``encrypted.Encryption``) the updates are ciphertexts: it screens and adds them."""
+    kept, rejected = encryption.screen(train.replies) if encryption else screen(train.replies, arrays)
     failure = _too_few_valid(round_number, train, len(sampled), rejected, settings)
     new_arrays, train_metrics = None, None
     if failure is None:
         try:
-            new_arrays, train_metrics = strategy.aggregate_train(round_number, kept)
+            new_arrays, train_metrics = (encryption.aggregate_train(strategy, round_number, kept) if encryption
+                                         else strategy.aggregate_train(round_number, kept))
         except (StrategyError, FlowerAggregationError, InconsistentMessageReplies) as err:
             failure = AggregationFailed(f"round {round_number}: {err}", round_number=round_number,
                                         rejected=_listed(rejected),
@@ -201,6 +204,7 @@ def run_round(  # pylint: disable=too-many-arguments
     evaluate_config: Mapping[str, Any],
     connect_timeout: float,
     on_round_start: Callable[[int, list[int]], None] | None = None,
+    encryption: Any = None,
 ) -> tuple[ArrayRecord, RoundRecord]:
     """One train + evaluate round; returns the new global arrays and its record.
 
@@ -225,7 +229,8 @@ def run_round(  # pylint: disable=too-many-arguments
         on_round_start(round_number, sampled)
     train = exchange_phase(driver, train_messages, round_number, settings)
     t_train = time.monotonic()
-    new_arrays, train_metrics, rejected = _aggregate(driver, strategy, round_number, arrays, train, sampled, settings)
+    new_arrays, train_metrics, rejected = _aggregate(driver, strategy, round_number, arrays, train, sampled, settings,
+                                                       encryption)
     t_agg = time.monotonic()
     messages = list(
         strategy.configure_evaluate(

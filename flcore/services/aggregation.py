@@ -83,10 +83,12 @@ def _check_switch(execution, strategy: str) -> None:
     except DomainError as err:
         raise AggregationError(f"cannot switch to {strategy}: {err.message}",
                                details={"strategy": strategy, **err.details}) from err
-    if execution.privacy_config.get("differential_privacy") or execution.privacy_config.get("secure_aggregation"):
+    privacy = execution.privacy_config
+    if privacy.get("differential_privacy") or privacy.get("secure_aggregation") or \
+            (privacy.get("homomorphicEncryption") or {}).get("enabled"):
         if strategy not in ("fedavg", "fedprox"):
-            raise PrivacyViolation("differential privacy and secure aggregation need fedavg or fedprox",
-                                   details={"strategy": strategy})
+            raise PrivacyViolation("differential privacy, secure aggregation and homomorphic encryption need "
+                                   "fedavg or fedprox", details={"strategy": strategy})
 
 
 @transaction.atomic
@@ -169,6 +171,8 @@ def aggregated_model_export(*, execution_id, round_number, fmt: str):
             raise DomainError("round must be an integer", code="VALIDATION_ERROR", status=422)
     if model is None:
         raise RoundNotFound("No aggregated model for that round yet.", details={"round": round_number})
+    from .encryption import refuse_if_encrypted
+    refuse_if_encrypted(execution, "Downloading the aggregated model")
     arrays = load_arrays(settings.FEDPLANE_ARTIFACT_ROOT, model.artifact_path, expected_sha256=model.sha256)
     try:
         exported = export_model(arrays, model.metadata.get("modelSpec", {}), fmt)

@@ -82,12 +82,16 @@ def execution_create(*, user, model_type: str, algorithm: str, config: dict[str,
     else:
         _check_deployment_clients(min_clients, client_ids)
     _check_privacy(algorithm, privacy_config or {}, min_clients)
+    _check_encryption(algorithm, privacy_config or {}, runtime)
     check_strategy(algorithm, config)
     execution = TrainingExecution.objects.create(
         model_type=model_type, algorithm=algorithm, config=config, privacy_config=privacy_config or {},
         aggregation_config=aggregation_config or {}, total_rounds=int(config["rounds"]), created_by=user,
         runtime=runtime, backend_config=backend_config or {}, data_partitioning=partitioning,
         queued_at=timezone.now())
+    if (privacy_config or {}).get("homomorphicEncryption", {}).get("enabled"):
+        from .encryption import he_keys_create
+        he_keys_create(execution)  # before its run is queued: the worker reads the public context
     if client_ids:
         from .clients import client_assign
         for client_id in client_ids:
@@ -159,6 +163,26 @@ def _check_privacy(algorithm: str, privacy: dict[str, Any], min_clients: int) ->
         raise PrivacyViolation("Differential privacy needs fedavg or fedprox: the noise is calibrated to the "
                                "plain mean of clipped updates, which a server optimiser, a median or a "
                                "selection would void.", details={"algorithm": algorithm})
+
+
+def _check_encryption(algorithm: str, privacy: dict[str, Any], runtime: str) -> None:
+    """Homomorphic encryption averages ciphertexts: only a weighted mean can be computed on them."""
+    if not (privacy.get("homomorphicEncryption") or {}).get("enabled"):
+        return
+    refused = {"differential_privacy": "server-side differential privacy adds noise to, and clips, updates the "
+                                       "server cannot read",
+               "secure_aggregation": "SecAgg+ and homomorphic encryption both hide the updates; choose one"}
+    for option, why in refused.items():
+        if privacy.get(option):
+            raise PrivacyViolation(f"homomorphicEncryption with {option} is not available: {why}.",
+                                   details={"homomorphicEncryption": True, option: True})
+    if algorithm not in ("fedavg", "fedprox"):
+        raise PrivacyViolation("homomorphicEncryption needs fedavg or fedprox: the server can only add encrypted "
+                               "updates and scale them by plaintext weights, not take a median, select or run "
+                               "a server optimiser.", details={"algorithm": algorithm})
+    if runtime != Runtime.DEPLOYMENT:
+        raise PrivacyViolation("homomorphicEncryption needs runtime deployment: the secret key must stay on "
+                               "the clients' machines.", details={"runtime": runtime})
 
 
 @transaction.atomic

@@ -12,6 +12,7 @@ from django.utils import timezone
 from fedplane.events.services import NewEvent, emit, emit_many
 
 from ..artifacts import StoredArtifact
+from ..he import is_encrypted
 from ..choices import ClientStatus, RoundStatus, UpdatePhase
 from ..models import AggregatedModel, ClientUpdate, FLClient, PerformanceMetric, TrainingExecution, TrainingRound
 from ..runtime.records import RoundRecord, RoundSettings
@@ -89,7 +90,7 @@ def record_round(execution: TrainingExecution, record: RoundRecord, *, artifact:
             "size_bytes": artifact.size_bytes, "strategy_state_path": state_path,
             "metadata": {"modelSpec": model_spec, "tensors": {
                 name: {"shape": list(a.shape), "dtype": str(a.dtype)} for name, a in record.arrays.items()},
-                "accepted": accepted}})
+                "accepted": accepted, **({"encrypted": "ckks"} if is_encrypted(record.arrays) else {})}})
     now = timezone.now()
     PerformanceMetric.objects.bulk_create([
         PerformanceMetric(execution=execution, kind="training", node_type="server", name=name, value=float(value),

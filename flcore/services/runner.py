@@ -242,6 +242,7 @@ def run_claimed(claim: Claim) -> str:
             strategy=plan.strategy, initial_arrays=plan.initial_arrays, num_rounds=execution.total_rounds,
             run_config=plan.run_config, min_clients=execution.min_clients, round_offset=claim.from_round,
             client_ids=plan.client_ids, train_config=plan.train_config, clientapp=plan.clientapp, secure=plan.secure,
+            encryption=plan.encryption,
             connect_timeout=plan.connect_timeout, round_timeout=plan.round_timeout,
             on_round=on_round, on_round_start=lambda n, nodes: record_round_started(execution.id, n, nodes),
             accept_round=plan.accept_round, should_stop=should_stop, round_directive=round_directive,

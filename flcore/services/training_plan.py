@@ -52,6 +52,7 @@ class TrainingPlan:
     round_timeout: float
     ledger: Any = None
     secure: Any = None  # runtime.SecureAggregation when the execution asks for SecAgg+
+    encryption: Any = None  # runtime.encrypted.Encryption (public CKKS context) under homomorphic encryption
     # Clients assigned or taken off while it runs count from the next round, unless the run samples
     # every node (nobody assigned) or DP's accounting fixed the population when it started.
     clients_follow_assignments: bool = False
@@ -153,6 +154,8 @@ def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
         plugins=settings.FLCORE_STRATEGY_PLUGINS)
     strategy, ledger = apply_privacy(execution, strategy)
     secure = secure_aggregation_of(execution)
+    from .encryption import encryption_of
+    encryption = encryption_of(execution, run_config)
     if from_round > 0:
         initial_arrays, state = checkpoints.load(execution, from_round)
         if state:
@@ -167,8 +170,9 @@ def build(execution: TrainingExecution, *, from_round: int) -> TrainingPlan:
     return TrainingPlan(
         execution_id=str(execution.id), strategy=strategy, initial_arrays=initial_arrays, run_config=run_config,
         model_spec=model_spec_of(config), train_config={}, client_ids=clients or None,
-        clientapp=config.get("clientApp") or ("flcore.runtime.app:secure_app" if secure else "flcore.runtime.app:app"),
-        secure=secure,
+        clientapp=config.get("clientApp") or ("flcore.runtime.app:secure_app" if secure else
+                                              "flcore.runtime.he_app:app" if encryption else "flcore.runtime.app:app"),
+        secure=secure, encryption=encryption,
         connect_timeout=float(config.get("connectTimeoutSeconds", 120)),
         round_timeout=float(config.get("roundTimeoutSeconds", 600)), ledger=ledger,
         clients_follow_assignments=bool(clients) and ledger is None,
