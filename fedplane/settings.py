@@ -231,6 +231,9 @@ FLCORE_SWEEP_SECONDS = env.float("FLCORE_SWEEP_SECONDS", default=15.0)
 FLCORE_STALE_SECONDS = env.float("FLCORE_STALE_SECONDS", default=45.0)
 # name -> "package.module:StrategyClass" (a Flower message-API Strategy)
 FLCORE_STRATEGY_PLUGINS = env.dict("FLCORE_STRATEGY_PLUGINS", default={})
+# Secret CKKS contexts of homomorphic-encryption executions (files 0600), read only to hand them to
+# assigned clients; the worker never reads here. Put it on the API hosts only.
+FLCORE_HE_KEY_DIR = Path(env.str("FLCORE_HE_KEY_DIR", default=str(VAR_DIR / "he-keys")))
 # Client certificates (mTLS, flcore/services/client_ca.py): the CA that signs FL clients' certificates.
 # Both paths, or neither: then the embedded default keeps one under VAR_DIR/client-ca (made on first
 # use); production without them issues no certificates.
