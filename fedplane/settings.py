@@ -416,7 +416,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": FEDPLANE_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and the docs page are API endpoints like any other: credentials required.
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["fedplane.api.permissions.HasRequiredScopes"],  # any account; no client certificate
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",

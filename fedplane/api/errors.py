@@ -164,6 +164,7 @@ def _handle(exc: Exception, request=None) -> Response | None:
             ((c, s) for cls, (c, s) in _DRF_CODES.items() if isinstance(exc, cls)),
             (ErrorCode.BAD_REQUEST, exc.status_code),
         )
+        code = getattr(exc, "error_code", None) or code  # a refused client certificate says why
         if isinstance(exc, drf.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait))
         auth_header = getattr(exc, "auth_header", None)

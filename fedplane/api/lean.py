@@ -134,6 +134,8 @@ class LeanRouter:
             return None
         if scope.get("query_string") or scope.get("root_path"):
             return None
+        if scope.get("extensions", {}).get("tls", {}).get("client_cert_chain"):
+            return None  # the client-only mTLS listener: its certificate authenticates, in Django
         key = length = None
         accept = content_type = b""
         for name, value in scope["headers"]:
@@ -145,8 +147,8 @@ class LeanRouter:
                 accept = value.strip()
             elif name == b"content-type":
                 content_type = value
-            elif name in (b"idempotency-key", b"transfer-encoding"):
-                return None
+            elif name in (b"idempotency-key", b"transfer-encoding", b"x-client-certificate"):
+                return None  # the last: a certificate authenticates first, in Django
         if not key or length is None or not length.isdigit() or accept not in _PLAIN_ACCEPTS:
             return None
         if route.json_body and content_type != b"application/json":

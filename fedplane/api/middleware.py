@@ -230,7 +230,7 @@ class AuditMiddleware:
         match = getattr(request, "resolver_match", None)
         try:
             AuditEntry.objects.create(
-                user=user if authenticated else None,
+                user=user if authenticated and user.pk is not None else None,  # a client certificate: no account
                 username=user.get_username() if authenticated else "",
                 api_key_prefix=getattr(key, "prefix", "") or "",
                 method=request.method,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from rest_framework import permissions
 
-from .principals import request_scopes
+from .principals import ClientPrincipal, request_scopes
 
-__all__ = ["HasRequiredScopes", "required_scope"]
+__all__ = ["HasRequiredScopes", "required_scope", "required_client_scope"]
 
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -15,6 +15,15 @@ def required_scope(view, request) -> str | None:
     mapping: dict[str, str] = getattr(view, "required_scopes", {})
     action = getattr(view, "action", None)
     for key in (action, request.method, "read" if request.method in SAFE else "write"):
+        if key and key in mapping:
+            return mapping[key]
+    return None
+
+
+def required_client_scope(view, request) -> str | None:
+    """`client_scopes` maps an action name (or HTTP method) to the client scope a certificate needs."""
+    mapping: dict[str, str] = getattr(view, "client_scopes", {})
+    for key in (getattr(view, "action", None), request.method):
         if key and key in mapping:
             return mapping[key]
     return None
@@ -32,6 +41,8 @@ class HasRequiredScopes(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
+        if isinstance(request.user, ClientPrincipal):
+            return self._client_may(view, request)
         rule = getattr(view, "scope_rule", None)
         if rule is not None:
             return self._rule_holds(*rule, held=request_scopes(request))
@@ -41,6 +52,20 @@ class HasRequiredScopes(permissions.BasePermission):
         if scope in request_scopes(request):
             return True
         self.message = f"Missing scope '{scope}'."
+        return False
+
+    def _client_may(self, view, request) -> bool:
+        """A client certificate opens only the calls a view names in `client_scopes`, nothing else."""
+        scope = required_client_scope(view, request)
+        if scope is not None and scope in request.user.scopes:
+            owns = getattr(view, "client_owns", None)  # none named: nothing is the client's (fail closed)
+            if owns is not None and owns(request.user, getattr(view, "kwargs", {})):
+                return True
+            self.message = (f"This certificate is client {request.user.client_id}'s: it reaches that client's own "
+                            "records and the executions it is assigned to, not these.")
+            return False
+        self.message = ("A client certificate authenticates its client's own calls only (status, heartbeat, "
+                        "metrics, assignments, certificate renewal), not this one.")
         return False
 
     def _rule_holds(self, mode: str, scopes, *, held) -> bool:

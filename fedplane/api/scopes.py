@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["Scope", "ALL_SCOPES"]
+__all__ = ["Scope", "ALL_SCOPES", "ClientScope", "CLIENT_SCOPES"]
 
 
 class Scope(models.TextChoices):
@@ -26,3 +26,17 @@ class Scope(models.TextChoices):
 
 
 ALL_SCOPES: frozenset[str] = frozenset(Scope.values)
+
+
+class ClientScope(models.TextChoices):
+    """What a client authenticated by its own certificate may do, on its own records only. Held by
+    no user or key (not in ALL_SCOPES): a view lets a client in by naming one in `client_scopes`."""
+
+    STATUS = "client:status"  # read its own record
+    HEARTBEAT = "client:heartbeat"  # report its status
+    METRICS = "client:metrics"  # its own metrics
+    ASSIGNMENTS = "client:assignments"  # its assignments, and the executions it is assigned to
+    CERTIFICATE = "client:certificate"  # renew its certificate
+
+
+CLIENT_SCOPES: frozenset[str] = frozenset(ClientScope.values)

@@ -14,6 +14,7 @@ from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
 from .models import ApiKey
+from .principals import ClientPrincipal
 from .ratelimit import hit_buckets, peek
 
 __all__ = ["BucketThrottle", "caller_of", "count_request", "current_limits"]
@@ -61,9 +62,11 @@ def count_request(http_request, user, auth, method: str, extra_bucket: str | Non
 
 
 def caller_of(user, auth) -> str:
-    """Whose budget a request spends: the API key that made it, else its user."""
+    """Whose budget a request spends: the API key that made it, the client of a certificate, else its user."""
     if isinstance(auth, ApiKey):
         return f"key:{auth.prefix}"
+    if isinstance(auth, ClientPrincipal):
+        return f"client:{auth.client_id}"
     return f"user:{user.pk}"
 
 

@@ -184,6 +184,7 @@ class ClientErasedSerializer(serializers.Serializer):
     stragglerMarks = serializers.IntegerField(help_text="rounds whose straggler list no longer names it")
     events = serializers.IntegerField(help_text="events naming it, reduced to their ids")
     auditAddresses = serializers.IntegerField(help_text="audit lines about it whose remote address was erased")
+    certificates = serializers.IntegerField(help_text="its client certificates deleted (refused from then on)")
     record = serializers.IntegerField(help_text="1: the client record deleted")
     flowerNode = serializers.IntegerField(help_text="1: its Flower node was unregistered")
 
@@ -228,6 +229,7 @@ class ClientExportSerializer(serializers.Serializer):
     events = _rows("events whose data.clientId is it {id, event, system, severity, timestamp, data, requestId}")
     auditLines = _rows("requests about it {timestamp, method, path, viewName, statusCode, outcome, requestId, "
                        "remoteAddr (its owner's requests only), details}")
+    certificates = _rows("client certificates {serial, fingerprint, notBefore, notAfter, issuedAt, revokedAt}")
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="rows stored per section (all)")
     truncated = serializers.ListField(child=serializers.CharField(),
                                       help_text="sections holding more rows than the export's 10,000 per section")

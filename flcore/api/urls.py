@@ -2,7 +2,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import views, views_aggregation, views_datasets, views_metrics
+from . import views, views_aggregation, views_certificates, views_datasets, views_metrics
 
 router = SimpleRouter(trailing_slash=False)
 router.register("executions", views.ExecutionViewSet, basename="fl-execution")
@@ -31,5 +31,9 @@ urlpatterns = [
     path("metrics/data-distribution", views_metrics.DataDistributionView.as_view(), name="fl-metrics-data"),
     path("metrics/export", views_metrics.MetricsExportView.as_view(), name="fl-metrics-export"),
     path("runtime", views_metrics.FlowerRuntimeView.as_view(), name="fl-runtime"),
+    path("clients/<str:pk>/certificate", views_certificates.ClientCertificateView.as_view(),
+         name="fl-client-certificate"),
+    path("clients/<str:pk>/assignments", views_certificates.ClientAssignmentsView.as_view(),
+         name="fl-client-assignments"),
     path("", include(router.urls)),
 ]

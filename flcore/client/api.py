@@ -1,6 +1,7 @@
 """The few fedplane API calls a client makes."""
 from __future__ import annotations
 
+import ssl
 import time
 
 import httpx
@@ -16,9 +17,13 @@ class ApiError(RuntimeError):
 
 
 class FedplaneApi:
-    def __init__(self, base_url: str, api_key: str, timeout: float = 15.0) -> None:
-        self.http = httpx.Client(base_url=base_url.rstrip("/") + "/api/v1", headers={"X-API-Key": api_key},
-                                 timeout=timeout, transport=httpx.HTTPTransport(retries=3))
+    """With an API key, or (api_key None) with the client certificate in `verify`'s TLS context."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float = 15.0,
+                 verify: ssl.SSLContext | bool = True) -> None:
+        self.http = httpx.Client(base_url=base_url.rstrip("/") + "/api/v1",
+                                 headers={"X-API-Key": api_key} if api_key else {}, timeout=timeout,
+                                 transport=httpx.HTTPTransport(retries=3, verify=verify))
 
     # The server may close an idle keep-alive connection just as the client reuses it
     # ("Server disconnected without sending a response"). Idempotent calls are sent again on
@@ -48,6 +53,12 @@ class FedplaneApi:
 
     def set_status(self, client_id: str, status: str, metadata: dict | None = None) -> dict:
         return self._call("PUT", f"/fl/clients/{client_id}/status", json={"status": status, "metadata": metadata or {}})
+
+    def certificate(self, client_id: str, csr: str) -> dict:
+        return self._call("POST", f"/fl/clients/{client_id}/certificate", json={"csr": csr})
+
+    def close(self) -> None:
+        self.http.close()
 
     def execution(self, execution_id: str) -> dict:
         return self._call("GET", f"/fl/executions/{execution_id}")

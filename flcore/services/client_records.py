@@ -8,8 +8,9 @@ to, each of its updates as an anonymous stub (round, phase, examples, duration: 
 own weights and participation counts stay right), and the audit log. Updates keep no arrays:
 only the aggregated models' arrays are stored.
 
-A future record of the client's (its certificates, issue 14 item 1) joins by adding an eraser
-to `ERASERS` and a section to `EXPORTERS`.
+Its certificates are its records too: erased (the rows deleted, so none of them authenticates
+again) and exported (serial, fingerprint, validity, revocation). A future record of the client's
+joins the same way: an eraser in `ERASERS` and a section in `EXPORTERS`.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from fedplane.events.services import emit
 
 from ..choices import ExecutionStatus
 from ..errors import ClientInExecution
-from ..models import ClientAssignment, ClientUpdate, FLClient, PerformanceMetric, TrainingRound
+from ..models import ClientAssignment, ClientCertificate, ClientUpdate, FLClient, PerformanceMetric, TrainingRound
 from .clients import client_get, node_unregister
 
 __all__ = ["client_purge", "client_export", "ERASERS", "EXPORTERS", "EXPORT_SECTION_LIMIT", "ERASED"]
@@ -108,13 +109,17 @@ def _erase_audit_addresses(client: FLClient) -> int:
     return _audit_lines(client).exclude(remote_addr=None).update(remote_addr=None)
 
 
+def _erase_certificates(client: FLClient) -> int:
+    """Deleted: a certificate with no record is refused (CERTIFICATE_UNTRUSTED) from the next request."""
+    return ClientCertificate.objects.filter(client=client).delete()[0]
+
+
 def _erase_record(client: FLClient) -> int:
     """Name, capability, data profile, location, metadata, public key and node id go with the row."""
     return FLClient.objects.filter(pk=client.pk).delete()[1].get(FLClient._meta.label, 0)
 
 
-# Applied in order, in one transaction; the record itself last. A client certificate model adds
-# ("certificates", _erase_certificates) before "record".
+# Applied in order, in one transaction; the record itself last.
 ERASERS: list[tuple[str, Callable[[FLClient], int]]] = [
     ("updates", _erase_updates),
     ("telemetry", _erase_telemetry),
@@ -122,6 +127,7 @@ ERASERS: list[tuple[str, Callable[[FLClient], int]]] = [
     ("stragglerMarks", _erase_straggler_marks),
     ("events", _erase_event_payloads),
     ("auditAddresses", _erase_audit_addresses),
+    ("certificates", _erase_certificates),
     ("record", _erase_record),
 ]
 
@@ -212,8 +218,13 @@ def _audit(client: FLClient) -> list[dict]:
         "details": a.details})
 
 
-# Each section and the query that counts its rows. A client certificate model adds
-# ("certificates", render, count) here.
+def _certificates(client: FLClient) -> list[dict]:
+    return _section(ClientCertificate.objects.filter(client=client).order_by("-issued_at", "-id"), lambda c: {
+        "serial": c.serial, "fingerprint": c.fingerprint, "notBefore": c.not_before, "notAfter": c.not_after,
+        "issuedAt": c.issued_at, "revokedAt": c.revoked_at})
+
+
+# Each section and the query that counts its rows.
 EXPORTERS: list[tuple[str, Callable[[FLClient], list[dict]], Callable[[FLClient], int]]] = [
     ("assignments", _assignments, lambda c: ClientAssignment.objects.filter(client=c).count()),
     ("updates", _updates, lambda c: ClientUpdate.objects.filter(client=c).count()),
@@ -221,6 +232,7 @@ EXPORTERS: list[tuple[str, Callable[[FLClient], list[dict]], Callable[[FLClient]
     ("stragglers", _stragglers, lambda c: TrainingRound.objects.filter(stragglers__icontains=str(c.id)).count()),
     ("events", _events, lambda c: _events_naming(str(c.id)).count()),
     ("auditLines", _audit, lambda c: _audit_lines(c).count()),
+    ("certificates", _certificates, lambda c: ClientCertificate.objects.filter(client=c).count()),
 ]
 
 

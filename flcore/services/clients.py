@@ -17,6 +17,7 @@ from ..errors import ClientNotFound, PrivacyViolation
 from ..models import ClientAssignment, FLClient, PerformanceMetric
 from ..runtime.control import register_node, unregister_node
 from ..runtime.credentials import public_key_pem
+from .certificates import certificates_revoke
 from .executions import execution_get
 from .privacy_plan import dp_enabled
 from .superlink import superlink_tls
@@ -161,8 +162,9 @@ def _refuse_if_revoked(client: FLClient) -> None:
 
 def client_revoke(*, client_id) -> FLClient:
     """Cut a client off: its Flower node is unregistered on the SuperLink (offline at once, and
-    a SuperNode with its key is refused from now on), its heartbeats are refused, and it leaves
-    its current execution. Its updates and metrics stay."""
+    a SuperNode with its key is refused from now on), its certificates are revoked (refused from
+    the next request), its heartbeats are refused, and it leaves its current execution. Its updates
+    and metrics stay."""
     client = client_get(client_id)
     _refuse_if_revoked(client)
     node_unregister(client.node_id, refused="the client is not revoked")  # a network call: outside the transaction
@@ -171,8 +173,9 @@ def client_revoke(*, client_id) -> FLClient:
         previous_node, execution_id = client.node_id, _execution_id(client)
         client.status, client.node_id, client.current_execution = ClientStatus.REVOKED, "", None
         client.save(update_fields=["status", "node_id", "current_execution"])
-        emit("client.revoked", {"clientId": str(client.id), "nodeId": previous_node, "executionId": execution_id},
-             severity="warning")
+        certificates = certificates_revoke(client)
+        emit("client.revoked", {"clientId": str(client.id), "nodeId": previous_node, "executionId": execution_id,
+                                "certificatesRevoked": certificates}, severity="warning")
     return client
 
 
