@@ -69,7 +69,7 @@ def test_purge_erases_the_clients_records_and_keeps_the_aggregates_and_an_audit_
     body = data_of(fl_api.delete(f"/api/v1/fl/clients/{a.id}?purge=true"))["data"]
     assert body["purged"] is True and body["clientId"] == str(a.id)
     assert body["erased"] == {"updates": 1, "telemetry": 2, "assignments": 1, "stragglerMarks": 1,
-                              "events": 1, "auditAddresses": 1, "record": 1, "flowerNode": 1}
+                              "events": 1, "auditAddresses": 1, "certificates": 0, "record": 1, "flowerNode": 1}
     assert unregistered == [11]
 
     assert not FLClient.objects.filter(pk=a.pk).exists()
