@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -81,7 +81,7 @@ class Layout:
     """Names, shapes and dtypes of the model's tensors, in order: how a flat vector is cut back."""
 
     tensors: tuple[tuple[str, tuple[int, ...], str], ...]
-    slots: int = field(default=4096)
+    slots: int = 4096  # values per ciphertext: half the ring's degree
 
     @classmethod
     def of(cls, arrays: Mapping[str, np.ndarray], slots: int) -> Layout:
