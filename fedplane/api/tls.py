@@ -28,7 +28,7 @@ def tls_extension(transport: asyncio.BaseTransport) -> dict | None:
     if ssl_object is None:
         return None
     der = ssl_object.getpeercert(binary_form=True)  # verified by the handshake when one is required
-    return {"server_cert": None, "client_cert_chain": [ssl.DER_cert_to_pem_cert(der)] if der else [],
+    return {"server_cert": None, "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
             "client_cert_name": None, "client_cert_error": None,
             "tls_version": _VERSIONS.get(ssl_object.version() or ""), "cipher_suite": None}
 
