@@ -377,6 +377,11 @@ REST_FRAMEWORK = {
 # The lean inference path (fedplane/api/lean.py): OIP v2 infer and the seed's predict answered in
 # front of Django's middleware chain, with the same authentication, scopes, limits and metering.
 LEAN_INFERENCE_PATH = env.bool("FEDPLANE_LEAN_INFERENCE_PATH", default=True)
+# A lean request whose model call took at most this long lately (model loaded, batching off, key
+# cached, limits counted without Redis) is answered on the event loop itself; 0 turns that off.
+LEAN_INLINE_MAX_CALL_MS = env.float("FEDPLANE_LEAN_INLINE_MAX_CALL_MS", default=0.5)
+if LEAN_INLINE_MAX_CALL_MS < 0:
+    raise ImproperlyConfigured("FEDPLANE_LEAN_INLINE_MAX_CALL_MS must be 0 (off) or more.")
 
 RATE_LIMITS = {
     "default": env.int("FEDPLANE_RATE_LIMIT_DEFAULT", default=1000),

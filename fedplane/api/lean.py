@@ -9,6 +9,16 @@ request_started/finished signals sent across the event loop, the hand-off per mi
 request thread (one plain thread-pool call instead), URL resolution, the middleware that have
 nothing to do for such a request, and DRF's Request, negotiation and dispatch.
 
+A request the route says is cheap and ready (`LeanRoute.inline`: for inference, the model loaded
+here, batching off, its calls lately within `LEAN_INLINE_MAX_CALL_MS`) whose key is in the key
+cache is answered on the event loop itself, when the rate limiter counts locally (no Redis round
+trip): no thread hand-off, no GIL contention between request threads and the loop, which was most
+of the CPU a small request cost. It does nothing that may wait (database, network, model load);
+should a cache lapse between the check and the call (a SynchronousOnlyOperation from Django), that
+step runs on a request thread instead and the loop waits for it. Django's request_started and
+request_finished are not sent for it: their receivers look after the thread's database connection,
+which it does not use.
+
 What it keeps, with the same code, so that a client, a dashboard or an audit cannot tell:
 - the middleware of `settings.MIDDLEWARE` in their order, less those in `SKIPPED` (each says why
   it has nothing to do here): Prometheus request metrics (same families and labels: the route's
@@ -25,12 +35,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.signals import request_finished, request_started
@@ -40,10 +52,11 @@ from django.utils.log import log_response
 from django.utils.module_loading import import_string
 from rest_framework import exceptions as drf
 
-from .authentication import AUTH_HEADER, authenticate_api_key
+from .authentication import AUTH_HEADER, api_key_cached, authenticate_api_key
 from .envelope import dumps
 from .errors import error_response
 from .permissions import HasRequiredScopes
+from .ratelimit import counts_locally
 from .throttling import count_request
 
 __all__ = ["LeanRoute", "LeanRouter", "SKIPPED", "envelope_error", "with_error_headers"]
@@ -58,6 +71,8 @@ SKIPPED = {
     "fedplane.api.idempotency.IdempotencyMiddleware": "a request with an Idempotency-Key goes to Django",
 }
 _PLAIN_ACCEPTS = frozenset({b"", b"*/*", b"application/json"})
+INLINE_MAX_BODY = 64 * 1024  # parsing more than this on the loop would hold other connections up
+log = logging.getLogger("fedplane.api")
 
 
 def with_error_headers(out: HttpResponse, response) -> HttpResponse:
@@ -85,6 +100,9 @@ class LeanRoute:
     serve: Callable[[HttpRequest, bytes, dict], HttpResponse]  # after authentication, scopes and throttle
     render_error: Callable[[object], HttpResponse] = envelope_error
     json_body: bool = False  # the body must be sent as plain `application/json`, else Django parses it
+    # (scope, kwargs, body, max call seconds) -> whether `serve` can answer without waiting on
+    # anything (database, network, a model load, a batch) in a call of at most that long lately.
+    inline: Callable[[dict, dict, bytes, float], bool] | None = None
     func: Callable = field(init=False)
     headers: dict = field(init=False)
 
@@ -123,8 +141,8 @@ class LeanRouter:
                 return await self._serve(scope, receive, send, *taken)
         return await self.fallback(scope, receive, send)
 
-    def _take(self, scope) -> tuple[LeanRoute, dict, int] | None:
-        """(route, kwargs, body length) when the lean path answers this request, else None."""
+    def _take(self, scope) -> tuple[LeanRoute, dict, int, bytes] | None:
+        """(route, kwargs, body length, API key) when the lean path answers this request, else None."""
         path = scope["path"]
         for route in self.routes:
             match = route.pattern.fullmatch(path)
@@ -153,9 +171,9 @@ class LeanRouter:
             return None
         if route.json_body and content_type != b"application/json":
             return None
-        return route, {k: v for k, v in match.groupdict().items() if v is not None}, int(length)
+        return route, {k: v for k, v in match.groupdict().items() if v is not None}, int(length), key
 
-    async def _serve(self, scope, receive, send, route: LeanRoute, kwargs: dict, length: int) -> None:
+    async def _serve(self, scope, receive, send, route: LeanRoute, kwargs: dict, length: int, key: bytes) -> None:
         body = b""
         if length <= settings.MAX_REQUEST_BODY_BYTES:  # else BodySizeLimitMiddleware answers 413 unread
             parts = []
@@ -167,18 +185,34 @@ class LeanRouter:
                 if not message.get("more_body", False):
                     break
             body = b"".join(parts)
-        loop = asyncio.get_running_loop()
-        status, headers, content = await loop.run_in_executor(self._pool, self._respond, scope, body, route,
-                                                              kwargs)
+        if self._inline(scope, route, kwargs, body, key):
+            status, headers, content = self._respond(scope, body, route, kwargs, True)
+        else:
+            loop = asyncio.get_running_loop()
+            status, headers, content = await loop.run_in_executor(self._pool, self._respond, scope, body, route,
+                                                                  kwargs, False)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
-    # --- on a request thread ------------------------------------------------------------------
-    def _respond(self, scope, body: bytes, route: LeanRoute, kwargs: dict):
-        request_started.send(sender=LeanRouter, scope=scope)  # what Django does per request (old connections)
+    @staticmethod
+    def _inline(scope, route: LeanRoute, kwargs: dict, body: bytes, key: bytes) -> bool:
+        """Whether this request is answered on the event loop (see the module's docstring)."""
+        max_seconds = settings.LEAN_INLINE_MAX_CALL_MS / 1000
+        if route.inline is None or max_seconds <= 0 or len(body) > INLINE_MAX_BODY or not counts_locally():
+            return False
+        try:
+            raw_key = key.decode("latin1")
+        except UnicodeDecodeError:
+            return False
+        return api_key_cached(raw_key) and route.inline(scope, kwargs, body, max_seconds)
+
+    # --- on a request thread (or on the loop, inline) ----------------------------------------
+    def _respond(self, scope, body: bytes, route: LeanRoute, kwargs: dict, inline: bool):
+        if not inline:
+            request_started.send(sender=LeanRouter, scope=scope)  # what Django does per request (old connections)
         request = ASGIRequest(scope, io.BytesIO(body))
         request.resolver_match = ResolverMatch(route.func, (), kwargs, url_name=route.url_name)
-        request._lean = (route, kwargs, body)
+        request._lean = (route, kwargs, body, inline)
         set_urlconf(settings.ROOT_URLCONF)
         response = self._chain(request)
         response._resource_closers.append(request.close)
@@ -187,14 +221,30 @@ class LeanRouter:
         headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
         headers += [(b"Set-Cookie", c.output(header="").encode("ascii").strip()) for c in response.cookies.values()]
         content = response.content
-        response.close()  # request_finished, as Django sends it
+        if inline:  # what close() does, less request_finished (see the module's docstring)
+            for closer in response._resource_closers:
+                closer()
+            response._resource_closers.clear()
+            response.closed = True
+        else:
+            response.close()  # request_finished, as Django sends it
         return response.status_code, headers, content
 
+    def _off_loop(self, inline: bool, step: Callable, *args):
+        """`step(*args)`; inline, on a request thread instead when it turns out to need the database."""
+        if not inline:
+            return step(*args)
+        try:
+            return step(*args)
+        except SynchronousOnlyOperation:  # a cache lapsed since the check: rare, so the loop waits
+            log.debug("lean path: %s needed the database; run on a request thread", step.__qualname__)
+            return self._pool.submit(step, *args).result()
+
     def _view(self, request) -> HttpResponse:
-        route, kwargs, body = request._lean
+        route, kwargs, body, inline = request._lean
         try:
             try:
-                response = self._checked(request, route, kwargs, body)
+                response = self._checked(request, route, kwargs, body, inline)
             except Exception as exc:
                 answered = error_response(exc, request)
                 if answered is None:
@@ -211,11 +261,10 @@ class LeanRouter:
             response[header] = value
         return response
 
-    @staticmethod
-    def _checked(request, route: LeanRoute, kwargs: dict, body: bytes) -> HttpResponse:
+    def _checked(self, request, route: LeanRoute, kwargs: dict, body: bytes, inline: bool) -> HttpResponse:
         """DRF's APIView.initial for this view: authenticate, check scopes, count; then serve."""
         try:
-            user, key = authenticate_api_key(request.META["HTTP_X_API_KEY"])
+            user, key = self._off_loop(inline, authenticate_api_key, request.META["HTTP_X_API_KEY"])
         except drf.AuthenticationFailed as exc:
             exc.auth_header = AUTH_HEADER
             raise
@@ -226,4 +275,4 @@ class LeanRouter:
         allowed, wait = count_request(request, user, key, request.method, getattr(route.view, "throttle_bucket", None))
         if not allowed:
             raise drf.Throttled(wait)
-        return route.serve(request, body, kwargs)
+        return self._off_loop(inline, route.serve, request, body, kwargs)

@@ -36,7 +36,7 @@ from django.core.cache import cache
 
 from .outages import REDIS_ERRORS
 
-__all__ = ["Window", "hit", "hit_buckets", "peek"]
+__all__ = ["Window", "counts_locally", "hit", "hit_buckets", "peek"]
 
 log = logging.getLogger("fedplane.api")
 
@@ -231,6 +231,11 @@ def _file_peek(folder: Path, key: str, window_seconds: int, now: float) -> Windo
     if reset_at <= now:
         return Window(count=0, reset_at=int(now + window_seconds))
     return Window(count=count, reset_at=reset_at)
+
+
+def counts_locally() -> bool:
+    """Counting is a few memory and file operations here (no Redis round trip that could wait)."""
+    return _redis() is None
 
 
 def hit_buckets(keys_and_limits: list[tuple[str, int]], window_seconds: int) -> list[Window]:

@@ -16,6 +16,8 @@ from fedplane.api.envelope import dumps, envelope
 from fedplane.api.lean import LeanRoute
 from fedplane.api.parsers import JSONParser
 
+from ..services.forwarding import ROUTED_HEADER
+from ..services.serving import runs_inline
 from .inference import oip_infer, seed_predict
 from .oip import oip_error
 
@@ -33,6 +35,21 @@ def _predict(request, body: bytes, kwargs: dict) -> HttpResponse:
     return HttpResponse(dumps(envelope(result, request)), content_type="application/json")
 
 
+def _infer_inline(scope, kwargs: dict, body: bytes, max_seconds: float) -> bool:
+    return runs_inline(kwargs["name"], kwargs.get("version"), max_seconds)
+
+
+_ROUTED = ROUTED_HEADER.lower().encode()
+# Parameters that may pick another version or wait on a timer: such a body takes a request thread.
+_WAITING_PARAMETERS = (b'"version"', b'"timeout_ms"')
+
+
+def _predict_inline(scope, kwargs: dict, body: bytes, max_seconds: float) -> bool:
+    if any(name == _ROUTED for name, _ in scope["headers"]) or any(p in body for p in _WAITING_PARAMETERS):
+        return False
+    return runs_inline(kwargs["model_id"], None, max_seconds)
+
+
 def _route(url_name: str, serve, **options) -> LeanRoute:
     """The lean route of Django's route `url_name`: its path pattern (converters and all) and view, read
     from the URLconf once, so the two cannot drift apart."""
@@ -43,7 +60,7 @@ def _route(url_name: str, serve, **options) -> LeanRoute:
 
 
 ROUTES = [
-    _route("oip-infer", _infer, render_error=oip_error),
-    _route("oip-version-infer", _infer, render_error=oip_error),
-    _route("regions-predict", _predict, json_body=True),
+    _route("oip-infer", _infer, render_error=oip_error, inline=_infer_inline),
+    _route("oip-version-infer", _infer, render_error=oip_error, inline=_infer_inline),
+    _route("regions-predict", _predict, json_body=True, inline=_predict_inline),
 ]

@@ -23,8 +23,8 @@ from ..choices import ArtifactFormat
 from ..errors import ArtifactMissing, ChecksumMismatch, InvalidInput, RuntimeUnavailable
 from ..stores import store_for
 
-__all__ = ["LoadedModel", "load_model", "build_sequential", "clear_cache", "infer_input_schema", "check_onnx",
-           "LAYERS"]
+__all__ = ["LoadedModel", "load_model", "cached_model", "build_sequential", "clear_cache", "infer_input_schema",
+           "check_onnx", "LAYERS"]
 
 # Layers a state-dict architecture may name, with the keyword arguments each takes.
 LAYERS: dict[str, Callable[..., nn.Module]] = {
@@ -51,6 +51,16 @@ class LoadedModel:
     output_dtype: str = "float32"
     meta: dict[str, Any] = field(default_factory=dict)
     batcher: Any = field(default=None, repr=False, compare=False)  # services/batching.py, made on first use
+    # What a call costs lately (inf until measured): whether it is cheap enough to run on the
+    # event loop (fedplane/api/lean.py).
+    call_seconds: float = field(default=float("inf"), compare=False)
+
+    def note_call(self, seconds: float) -> None:
+        """One call's wall time, folded into `call_seconds`: the least a call took lately. A wait for
+        the GIL when the runtime hands it back only ever adds to a call (an average of those made a
+        6 us model look 1 ms long under load), so the minimum is the cost; it rises 1% a call, so a
+        model that became slower is followed (x10 in ~230 calls). A race between threads loses a sample."""
+        self.call_seconds = min(seconds, self.call_seconds * 1.01) if self.call_seconds != float("inf") else seconds
 
     @property
     def batchable(self) -> bool:
@@ -175,6 +185,12 @@ def _build(version, content: bytes) -> LoadedModel:
 
 _cache: OrderedDict[tuple[str, int, str], LoadedModel] = OrderedDict()
 _lock = threading.Lock()
+
+
+def cached_model(version, region) -> LoadedModel | None:
+    """The loaded model of `version` from `region`'s store if this process holds it; never loads."""
+    with _lock:
+        return _cache.get((region.store_url, version.pk, version.sha256))
 
 
 def load_model(version, region) -> LoadedModel:

@@ -101,8 +101,11 @@ def _write_forever() -> None:
         except DatabaseError:  # the rows are lost, loudly; the next rows try again
             log.exception("could not write request metrics")
         finally:
+            # This thread keeps its connection (a new SQLite one, pragmas and functions, cost more
+            # than the insert) unless it broke; CONN_MAX_AGE is for request threads.
             for connection in connections.all(initialized_only=True):
-                connection.close_if_unusable_or_obsolete()
+                if connection.errors_occurred and not connection.is_usable():
+                    connection.close()
 
 
 def _after_fork() -> None:

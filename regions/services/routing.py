@@ -9,7 +9,8 @@ target takes its source's place in that order.
 The inputs (the model row, its versions, regions, replicas, servings, failovers) are
 read in six queries and kept per process for REGIONS_ROUTING_CACHE_SECONDS, so a
 predict asks the database nothing; changes made by this process drop the cache at
-once (`forget`), other processes' changes take effect within that time.
+once (`forget`), other processes' changes take effect within that time (and the
+milliseconds one refresh takes: while one thread reads it anew, the others use the old one).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ..choices import FailoverStatus, HealthStatus, ReplicaStatus, RoutingStatus
 from ..errors import NoHealthyRegion
 from ..models import Failover, ModelVersion, RegisteredModel, Region, Replica, Serving
 
-__all__ = ["Route", "routes_for", "model_routes", "is_local", "forget"]
+__all__ = ["Route", "routes_for", "model_routes", "cached_local_versions", "is_local", "forget"]
 
 _HEALTH_RANK = {HealthStatus.HEALTHY: 0, HealthStatus.UNKNOWN: 1, HealthStatus.DEGRADED: 2, HealthStatus.DOWN: 3}
 
@@ -49,6 +50,7 @@ class _Snapshot:
 
 
 _snapshots: dict[str, _Snapshot] = {}  # by model name
+_refreshing: set[str] = set()  # names a thread is reading anew
 _lock = threading.Lock()
 
 
@@ -63,13 +65,33 @@ def is_local(region: Region) -> bool:
     return region.name == settings.FEDPLANE_REGION or not region.endpoint
 
 
+def _usable(name: str, ttl: float, now: float) -> _Snapshot | None:
+    """The cached snapshot of `name` if it may be used now (the caller holds `_lock`): younger than
+    `ttl`, or up to twice that old while another thread reads it anew. Without the second case,
+    every request in flight when it lapsed read it at once (a herd of connections and queries)."""
+    cached = _snapshots.get(name)
+    if cached is None:
+        return None
+    age = now - cached.taken_at
+    return cached if age < ttl or (name in _refreshing and age < 2 * ttl) else None
+
+
 def _snapshot(name: str, model: RegisteredModel | None = None) -> _Snapshot:
     ttl = settings.REGIONS_ROUTING_CACHE_SECONDS
-    now = time.monotonic()
     with _lock:
-        cached = _snapshots.get(name)
-    if cached is not None and now - cached.taken_at < ttl:
-        return cached
+        cached = _usable(name, ttl, time.monotonic())
+        if cached is not None:
+            return cached
+        _refreshing.add(name)
+    try:
+        return _read_snapshot(name, model, ttl)
+    finally:
+        with _lock:
+            _refreshing.discard(name)
+
+
+def _read_snapshot(name: str, model: RegisteredModel | None, ttl: float) -> _Snapshot:
+    now = time.monotonic()
     if model is None:
         from .registry import model_get  # registry imports this module
 
@@ -129,6 +151,31 @@ def model_routes(model_name: str, *, version: str | None = None, only_region: st
 
             row = version_get(model_name, version)
     return _routes(snap, row, only_region)
+
+
+def cached_local_versions(model_name: str, version: str | None = None) -> tuple[Region, list[ModelVersion]] | None:
+    """This process's region and every version it may serve a request with (a canary beside its
+    stable), when the cache alone says so; None when answering needs the database (an old or no
+    snapshot, an unknown version) or another region (the request would be forwarded)."""
+    with _lock:
+        snap = _usable(model_name, settings.REGIONS_ROUTING_CACHE_SECONDS, time.monotonic())
+    if snap is None:
+        return None
+    explicit = None
+    if version:
+        explicit = next((v for v in snap.newest_first if v.version == version), None)
+        if explicit is None:
+            return None
+    try:
+        first = _routes(snap, explicit, None)[0]
+    except NoHealthyRegion:
+        return None
+    if not first.local:
+        return None
+    serving = snap.servings.get(first.region.pk)
+    if explicit is None and serving is not None and serving.canary_version_id and serving.canary_percent:
+        return first.region, [serving.version, serving.canary_version]
+    return first.region, [first.version]
 
 
 def _routes(snap: _Snapshot, version: ModelVersion | None, only_region: str | None) -> list[Route]:

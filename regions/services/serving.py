@@ -26,13 +26,13 @@ from ..models import AsyncPrediction
 from . import inflight, recorder
 from .batching import Batched, Batcher, batcher_for
 from .forwarding import forward_predict
-from .loading import LoadedModel, load_model
+from .loading import LoadedModel, cached_model, load_model
 from .registry import model_get
-from .routing import Route, model_routes
+from .routing import Route, cached_local_versions, model_routes
 from .tensors import as_batch, check_tensor, output_list
 
 __all__ = ["predict", "run_tensor", "async_prediction_submit", "async_prediction_get", "async_prediction_run",
-           "record_metric"]
+           "record_metric", "runs_inline"]
 
 log = logging.getLogger(__name__)
 _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="predict")
@@ -44,10 +44,27 @@ def record_metric(*, region: str, model_name: str, version: str, latency_ms: flo
                     compute_seconds=compute_seconds, batch_size=batch_size, status_code=status_code)
 
 
+def runs_inline(model_name: str, version: str | None, max_call_seconds: float) -> bool:
+    """Whether a request for `model_name` (`version`) can be answered without the database, another
+    region, a model load or a wait for a batch, by one call of at most `max_call_seconds` lately:
+    what may run on the event loop (fedplane/api/lean.py)."""
+    found = cached_local_versions(model_name, version)
+    if found is None:
+        return False
+    region, versions = found
+    for candidate in versions:
+        loaded = cached_model(candidate, region)
+        if loaded is None or loaded.call_seconds > max_call_seconds or candidate.model.batch_max_size > 1:
+            return False
+    return True
+
+
 def _run_chunks(loaded: LoadedModel, batch: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
     outputs = [loaded.run(batch[i:i + batch_size]) for i in range(0, len(batch), batch_size)]
-    return (outputs[0] if len(outputs) == 1 else np.concatenate(outputs)), time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    loaded.note_call(seconds / len(outputs))
+    return (outputs[0] if len(outputs) == 1 else np.concatenate(outputs)), seconds
 
 
 def _batcher(route: Route, loaded: LoadedModel, rows: int, batch_size: int | None) -> Batcher | None:
