@@ -74,9 +74,9 @@ class CertificateKeeper:
     def obtain(self, api, client_id: str) -> x509.Certificate:
         """Send a CSR, store what comes back; the previous certificate serves until then."""
         issued = api.certificate(client_id, self.csr(client_id))
-        if not self.tls_key_path.exists():
-            _write(self.tls_key_path, self._key().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
+        # Written each time: the node key may have been replaced since the last certificate.
+        _write(self.tls_key_path, self._key().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
         _write(self.ca_path, issued["caCertificate"].encode())
         _write(self.cert_path, issued["certificate"].encode())
         return x509.load_pem_x509_certificate(issued["certificate"].encode())

@@ -30,7 +30,7 @@ from fedplane.events.services import emit
 from ..choices import ClientStatus
 from ..errors import ClientNotFound
 from ..models import ClientCertificate, FLClient
-from .client_ca import URI_PREFIX, client_ca, fingerprint_of, sign_client_certificate
+from .client_ca import URI_PREFIX, ClientCAUnavailable, client_ca, fingerprint_of, sign_client_certificate
 
 __all__ = ["CertificateRefused", "certificate_issue", "certificate_authenticate", "certificates_revoke",
            "MAX_PEM_BYTES"]
@@ -141,7 +141,11 @@ _MAX_FACTS = 10_000
 
 def _read(pem: bytes) -> _Facts:
     """Parse and verify against the CA; CertificateRefused when it is not a certificate the CA issued."""
-    ca = client_ca()
+    try:
+        ca = client_ca()
+    except ClientCAUnavailable:  # production without a CA: no certificate can be one of ours
+        raise CertificateRefused("CERTIFICATE_UNTRUSTED", "This platform has no client CA: it accepts no client "
+                                                          "certificate.") from None
     key = (ca.fingerprint, hashlib.sha256(pem).hexdigest())
     found = _facts.get(key)
     if found is not None:

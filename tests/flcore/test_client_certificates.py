@@ -198,3 +198,11 @@ def test_export_lists_and_purge_erases_the_certificates(api, make_key, client, i
     purged = api.auth(manager).delete(f"/api/v1/fl/clients/{client_id}?purge=true").json()["data"]
     assert purged["erased"]["certificates"] == 1 and not ClientCertificate.objects.exists()
     assert _code(_as_cert(client, pem, "get", f"/api/v1/fl/clients/{client_id}")) == (401, "CERTIFICATE_UNTRUSTED")
+
+
+def test_production_without_a_ca_issues_and_accepts_no_certificate(api, key, client, issued, settings):
+    client_id, pem, node = issued
+    settings.PRODUCTION, settings.FLCORE_CLIENT_CA_CERT = True, ""
+    status, body = _issue(api, key, client_id, csr_for(node.private))
+    assert (status, body["error"]["code"]) == (503, "CLIENT_CA_UNAVAILABLE")
+    assert _code(_as_cert(client, pem, "get", f"/api/v1/fl/clients/{client_id}")) == (401, "CERTIFICATE_UNTRUSTED")
