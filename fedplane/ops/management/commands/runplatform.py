@@ -4,12 +4,13 @@ It stays in the foreground and restarts any of them that exits (see PlatformProc
 """
 from __future__ import annotations
 
+import io
 import signal
 import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from fedplane.ops.platform import PlatformProcesses
 
@@ -26,6 +27,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         call_command("migrate", verbosity=0, interactive=False)
+        client_ca = io.StringIO()
+        try:  # the client CA for mTLS: made at the first start in the embedded default (flcore's clientca)
+            call_command("clientca", stdout=client_ca)
+        except CommandError as exc:  # production without one: clients get no certificates
+            client_ca.write(f"none ({exc})\n")
         platform = PlatformProcesses(host=opts["host"], port=opts["port"], worker_concurrency=opts["concurrency"],
                                      web_workers=opts["web_workers"])
         stopping = False
@@ -44,6 +50,7 @@ class Command(BaseCommand):
                           f"{platform.url}/api/v1/integration/events/stream")
         self.stdout.write(f"  health     {platform.url}/readyz   metrics: {platform.url}/metrics")
         self.stdout.write(f"  logs       {platform.log_dir}")
+        self.stdout.write(f"  client CA  {client_ca.getvalue().strip()}   (mTLS: README, Client certificates)")
         self.stdout.write("  credentials: python manage.py createadmin   (prints an API key)")
         try:
             while not stopping:
