@@ -17,8 +17,8 @@ from fedplane.api.errors import DomainError, ErrorCode
 from .api.serializers import ExecutionCreateSerializer
 from .api.validation_codes import code_for, field_errors
 from .choices import Algorithm, ExecutionStatus
-from .models import (AggregatedModel, ClientAssignment, ClientUpdate, FLClient, PerformanceMetric, TrainingDataset,
-                     TrainingExecution, TrainingRound)
+from .models import (AggregatedModel, ClientAssignment, ClientCertificate, ClientUpdate, FLClient, PerformanceMetric,
+                     TrainingDataset, TrainingExecution, TrainingRound)
 from .services import aggregation as aggregation_services
 from .services import clients as client_services
 from .services import executions as execution_services
@@ -290,6 +290,16 @@ class ClientAssignmentAdmin(ReadOnlyAdmin):
     date_hierarchy = "assigned_at"
     list_select_related = ("execution", "client")
     raw_id_fields = ("execution", "client")
+
+
+@admin.register(ClientCertificate)
+class ClientCertificateAdmin(ReadOnlyAdmin):
+    """Issued by the client CA on a CSR (the API), revoked with their client: read-only here."""
+    list_display = ("serial", "client", "not_before", "not_after", "revoked_at")
+    search_fields = ("=serial", "=fingerprint", "client__name")
+    date_hierarchy = "issued_at"
+    list_select_related = ("client",)
+    raw_id_fields = ("client",)
 
 
 @admin.register(PerformanceMetric)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
@@ -41,7 +42,7 @@ class ClientCA:
     key: ec.EllipticCurvePrivateKey
     cert_path: Path
 
-    @property
+    @cached_property  # read on every certificate check (a cache key); frozen dataclasses allow it
     def fingerprint(self) -> str:
         return self.certificate.fingerprint(hashes.SHA256()).hex()
 
@@ -142,8 +143,7 @@ def sign_client_certificate(ca: ClientCA, *, public_key, client_id, lifetime: da
     and in a SAN URI. Backdated a little for clocks running behind, never by more than 5% of its life."""
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     start = now - min(datetime.timedelta(minutes=1), lifetime * 0.05)
-    ca_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value \
-        if _has_ski(ca.certificate) else x509.SubjectKeyIdentifier.from_public_key(ca.key.public_key())
+    ca_ski = _key_identifier(ca.certificate)
     return (
         x509.CertificateBuilder().subject_name(_name(str(client_id))).issuer_name(ca.certificate.subject)
         .public_key(public_key).serial_number(x509.random_serial_number())
@@ -159,12 +159,12 @@ def sign_client_certificate(ca: ClientCA, *, public_key, client_id, lifetime: da
         .sign(ca.key, hashes.SHA384()))
 
 
-def _has_ski(certificate: x509.Certificate) -> bool:
+def _key_identifier(certificate: x509.Certificate) -> x509.SubjectKeyIdentifier:
+    """The CA's own SKI (a supplied CA may compute it another way), else the usual one of its key."""
     try:
-        certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-        return True
+        return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     except x509.ExtensionNotFound:
-        return False
+        return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key())
 
 
 def fingerprint_of(certificate: x509.Certificate) -> str:

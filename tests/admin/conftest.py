@@ -104,7 +104,8 @@ def world(version, fl_clients, fed_deployment, operator, make_key):
     from django_celery_results.models import GroupResult, TaskResult
 
     from federation_registry.models import ModuleMetric, ModuleRelease, ModuleVersion, SharedDependency
-    from flcore.models import AggregatedModel, ClientUpdate, PerformanceMetric, TrainingDataset, TrainingRound
+    from flcore.models import (AggregatedModel, ClientCertificate, ClientUpdate, PerformanceMetric, TrainingDataset,
+                               TrainingRound)
     from flcore.services.executions import execution_create
     from fedplane.integration.models import (ModelRequirement, ModuleClientDeployment, TriggeredExecution,
                                              UnifiedDeployment)
@@ -121,6 +122,8 @@ def world(version, fl_clients, fed_deployment, operator, make_key):
     aggregated = AggregatedModel.objects.create(execution=execution, round=round_, round_number=1, algorithm="fedavg",
                                                 artifact_path="x.safetensors", sha256="0" * 64, size_bytes=1)
     PerformanceMetric.objects.create(execution=execution, kind="training", name="loss", value=0.5, round_number=1)
+    ClientCertificate.objects.create(client=fl_clients[0], serial="1a", fingerprint="0" * 64, not_before=timezone.now(),
+                                     not_after=timezone.now())
     TrainingDataset.objects.create(name="clinics.npz", file_format="npz", path="datasets/x.npz", sha256="0" * 64,
                                    size_bytes=1, num_samples=10, num_features=2, num_classes=2)
     replication_start(model_id="churn", source_region="us-east-1", target_regions=["eu-west-1"], user=operator)
