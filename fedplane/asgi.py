@@ -3,6 +3,7 @@
 The inference routes (OIP v2 infer, the seed's predict) are answered by the lean path in front of
 Django (fedplane/api/lean.py, routes in regions/api/fastpath.py) when `LEAN_INFERENCE_PATH` is on.
 """
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedplane.settings")
@@ -23,3 +24,7 @@ application = ProtocolTypeRouter({
     "http": LeanRouter(INFERENCE_ROUTES, django_asgi_app),
     "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),
 })
+
+# What start-up made (Django, apps, libraries: ~30,000 objects) lives as long as the process: out of
+# the collector's sight, a full collection costs microseconds instead of ~4 ms in some request.
+gc.freeze()

@@ -17,6 +17,7 @@ transaction, as before, so the row commits or rolls back with it.
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -46,7 +47,9 @@ _writer: threading.Thread | None = None
 def record(**fields: Any) -> None:
     """Queue one RequestMetric row (its fields); written by the writer thread, or now inside a transaction."""
     fields.setdefault("at", timezone.now())
-    if transaction.get_connection().in_atomic_block:
+    # On an event loop (the lean path's inline answers) no transaction can be open, since Django
+    # refuses the database there; asking would make a connection object per request (per task).
+    if asyncio._get_running_loop() is None and transaction.get_connection().in_atomic_block:
         _insert([fields])
         return
     with _lock:
