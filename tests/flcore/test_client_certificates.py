@@ -4,6 +4,7 @@ refusal's 401 code, and revocation. The live TLS shapes are in test_client_mtls_
 from __future__ import annotations
 
 import datetime
+import json
 import stat
 
 import pytest
@@ -206,3 +207,13 @@ def test_production_without_a_ca_issues_and_accepts_no_certificate(api, key, cli
     status, body = _issue(api, key, client_id, csr_for(node.private))
     assert (status, body["error"]["code"]) == (503, "CLIENT_CA_UNAVAILABLE")
     assert _code(_as_cert(client, pem, "get", f"/api/v1/fl/clients/{client_id}")) == (401, "CERTIFICATE_UNTRUSTED")
+
+
+def test_the_schema_documents_the_header_scheme_and_the_certificate_endpoints(client, key):
+    schema = json.loads(client.get("/api/schema/", {"format": "json"}, HTTP_X_API_KEY=key).content)
+    scheme = schema["components"]["securitySchemes"]["clientCertificateAuth"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-Client-Certificate")
+    issue = schema["paths"]["/api/v1/fl/clients/{id}/certificate"]["post"]
+    assert {"201", "401", "403", "404", "409", "422", "503"} <= set(issue["responses"])
+    assert {"clientCertificateAuth": []} in issue["security"]
+    assert "get" in schema["paths"]["/api/v1/fl/clients/{id}/assignments"]
