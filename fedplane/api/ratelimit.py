@@ -234,8 +234,9 @@ def _file_peek(folder: Path, key: str, window_seconds: int, now: float) -> Windo
 
 
 def counts_locally() -> bool:
-    """Counting is a few memory and file operations here (no Redis round trip that could wait)."""
-    return _redis() is None
+    """Counting is a few memory and file operations here: the file counters, not a round trip to
+    Redis (or another cache's server) that could wait."""
+    return _redis() is None and _counter_dir() is not None
 
 
 def hit_buckets(keys_and_limits: list[tuple[str, int]], window_seconds: int) -> list[Window]:

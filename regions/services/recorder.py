@@ -77,12 +77,27 @@ def flush() -> None:
             _insert(rows)
 
 
+_COLUMNS = ("region", "model_name", "version", "latency_ms", "compute_seconds", "batch_size", "status_code", "at")
+
+
 def _insert(rows: list[dict[str, Any]]) -> None:
+    """One INSERT of every row (executemany), values as the model's fields would prepare them. Not
+    `bulk_create`: a model instance and nine prepared fields per row cost ~20 us of the writer's GIL
+    time per request, and its flush every WRITE_INTERVAL held request threads up by milliseconds."""
     from ..models import RequestMetric
 
-    # A plain queryset: the model's manager would flush again.
-    RequestMetric._base_manager.bulk_create([RequestMetric(ok=r["status_code"] < 500, **r) for r in rows],
-                                            batch_size=500)
+    connection = transaction.get_connection()
+    fields = [RequestMetric._meta.get_field(name) for name in (*_COLUMNS, "ok")]
+    table, quote = RequestMetric._meta.db_table, connection.ops.quote_name
+    sql = (f"INSERT INTO {quote(table)} ({', '.join(quote(f.column) for f in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    at = fields[len(_COLUMNS) - 1]
+    values = [(r["region"], r["model_name"], r["version"], float(r["latency_ms"]), float(r["compute_seconds"]),
+               int(r["batch_size"]), int(r["status_code"]), at.get_db_prep_save(r["at"], connection),
+               r["status_code"] < 500) for r in rows]
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), 500):
+            cursor.executemany(sql, values[start:start + 500])
 
 
 def _ensure_writer() -> None:

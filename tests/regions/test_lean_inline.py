@@ -27,8 +27,13 @@ def metrics_written(transactional_db):
 
 
 @pytest.fixture
-def where(settings, monkeypatch):
-    """Where each lean request was answered, in order: "loop" or "thread"."""
+def where(settings, monkeypatch, tmp_path):
+    """Where each lean request was answered, in order: "loop" or "thread". Rate limits are counted
+    in files, as in the embedded default (with Redis, the loop never answers: see lean.py)."""
+    from fedplane.api import ratelimit
+
+    monkeypatch.setattr(ratelimit, "_redis", lambda: None)
+    monkeypatch.setattr(ratelimit, "_counter_dir", lambda: tmp_path)
     settings.LEAN_INFERENCE_PATH = True
     settings.REGIONS_ROUTING_CACHE_SECONDS = 60
     settings.API_KEY_CACHE_SECONDS = 60
@@ -85,8 +90,9 @@ def test_answers_on_the_loop_equal_djangos(registered, settings, make_key, monke
         assert l_headers == d_headers
 
 
-@pytest.mark.parametrize("change", [None, "off", "slow", "batching", "version", "timeout", "routing-cache-off"])
-def test_requests_that_could_wait_go_to_a_request_thread(where, registered, key, settings, change):
+@pytest.mark.parametrize("change", [None, "off", "slow", "batching", "version", "timeout", "routing-cache-off",
+                                    "redis"])
+def test_requests_that_could_wait_go_to_a_request_thread(where, registered, key, settings, monkeypatch, change):
     for _ in range(3):  # warm: key, routes, the model's cost
         call(PREDICT, {"inputs": [[1, 2, 3, 4]]}, key=key)
     body = {"inputs": [[1, 2, 3, 4]]}
@@ -107,6 +113,8 @@ def test_requests_that_could_wait_go_to_a_request_thread(where, registered, key,
         body["parameters"] = {"timeout_ms": 5000}
     elif change == "routing-cache-off":
         settings.REGIONS_ROUTING_CACHE_SECONDS = 0
+    elif change == "redis":  # counting would be a round trip: not on the loop
+        monkeypatch.setattr("fedplane.api.lean.counts_locally", lambda: False)
     where.clear()
     response = call(PREDICT, body, key=key)
     assert response.status_code == 200, response.content
