@@ -17,7 +17,9 @@ of the CPU a small request cost. It does nothing that may wait (database, networ
 should a cache lapse between the check and the call (a SynchronousOnlyOperation from Django), that
 step runs on a request thread instead and the loop waits for it. Django's request_started and
 request_finished are not sent for it: their receivers look after the thread's database connection,
-which it does not use.
+which it does not use. A request for a model with adaptive batching on (`LeanRoute.queue`) is
+parsed and queued in its model's batch on the loop instead, the loop awaits the batch, and answers
+it inline: no thread sits waiting for each batch member.
 
 What it keeps, with the same code, so that a client, a dashboard or an audit cannot tell:
 - the middleware of `settings.MIDDLEWARE` in their order, less those in `SKIPPED` (each says why
@@ -38,7 +40,7 @@ import io
 import logging
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -55,7 +57,7 @@ from rest_framework import exceptions as drf
 from .authentication import AUTH_HEADER, api_key_cached, authenticate_api_key
 from .envelope import dumps
 from .errors import error_response
-from .permissions import HasRequiredScopes
+from .permissions import HasRequiredScopes, required_scope
 from .ratelimit import counts_locally
 from .throttling import count_request
 
@@ -72,6 +74,7 @@ SKIPPED = {
 }
 _PLAIN_ACCEPTS = frozenset({b"", b"*/*", b"application/json"})
 INLINE_MAX_BODY = 64 * 1024  # parsing more than this on the loop would hold other connections up
+_POST = type("_Post", (), {"method": "POST"})()  # what required_scope reads of a request
 log = logging.getLogger("fedplane.api")
 
 
@@ -103,6 +106,10 @@ class LeanRoute:
     # (scope, kwargs, body, max call seconds) -> whether `serve` can answer without waiting on
     # anything (database, network, a model load, a batch) in a call of at most that long lately.
     inline: Callable[[dict, dict, bytes, float], bool] | None = None
+    # (scope, kwargs, body) -> (handle, future) when the request was queued for a shared batch from
+    # the caches alone (else None): the loop awaits the future, then answers it inline, `serve`
+    # finding the handle on `request.lean_queued`.
+    queue: Callable[[dict, dict, bytes], tuple[object, Future] | None] | None = None
     func: Callable = field(init=False)
     headers: dict = field(init=False)
 
@@ -187,6 +194,13 @@ class LeanRouter:
             body = b"".join(parts)
         if self._inline(scope, route, kwargs, body, key):
             status, headers, content = self._respond(scope, body, route, kwargs, True)
+        elif (queued := self._queued(scope, route, kwargs, body, key)) is not None:
+            handle, future = queued
+            try:
+                await asyncio.wrap_future(future)  # the batch runs on its worker; no thread waits for it
+            except Exception:  # noqa: BLE001  the view takes the error from the future and answers it
+                pass
+            status, headers, content = self._respond(scope, body, route, kwargs, True, handle)
         else:
             loop = asyncio.get_running_loop()
             status, headers, content = await loop.run_in_executor(self._pool, self._respond, scope, body, route,
@@ -195,22 +209,43 @@ class LeanRouter:
         await send({"type": "http.response.body", "body": content})
 
     @staticmethod
-    def _inline(scope, route: LeanRoute, kwargs: dict, body: bytes, key: bytes) -> bool:
-        """Whether this request is answered on the event loop (see the module's docstring)."""
-        max_seconds = settings.LEAN_INLINE_MAX_CALL_MS / 1000
-        if route.inline is None or max_seconds <= 0 or len(body) > INLINE_MAX_BODY or not counts_locally():
-            return False
+    def _loop_may_answer(body: bytes, key: bytes) -> str | None:
+        """The API key, when a request of this body with this key may be answered on the loop at all."""
+        if settings.LEAN_INLINE_MAX_CALL_MS <= 0 or len(body) > INLINE_MAX_BODY or not counts_locally():
+            return None
         try:
             raw_key = key.decode("latin1")
         except UnicodeDecodeError:
-            return False
-        return api_key_cached(raw_key) and route.inline(scope, kwargs, body, max_seconds)
+            return None
+        return raw_key if api_key_cached(raw_key) else None
+
+    def _inline(self, scope, route: LeanRoute, kwargs: dict, body: bytes, key: bytes) -> bool:
+        """Whether this request is answered on the event loop (see the module's docstring)."""
+        return (route.inline is not None and self._loop_may_answer(body, key) is not None
+                and route.inline(scope, kwargs, body, settings.LEAN_INLINE_MAX_CALL_MS / 1000))
+
+    def _queued(self, scope, route: LeanRoute, kwargs: dict, body: bytes, key: bytes):
+        """(handle, future) when this request waits for a shared batch on the loop instead of on a
+        thread. Only for a cached key that holds the route's scope (nobody else gets the model run);
+        the answer is then made inline by the whole chain, which authenticates and counts again."""
+        raw_key = self._loop_may_answer(body, key) if route.queue is not None else None
+        if raw_key is None:
+            return None
+        try:
+            _, api_key = authenticate_api_key(raw_key)  # from the key cache: no database
+        except Exception:  # noqa: BLE001  revoked, expired, or the cache lapsed: the usual path answers
+            return None
+        needed = required_scope(route.view, _POST)
+        if needed is not None and needed not in api_key.scopes:
+            return None
+        return route.queue(scope, kwargs, body)
 
     # --- on a request thread (or on the loop, inline) ----------------------------------------
-    def _respond(self, scope, body: bytes, route: LeanRoute, kwargs: dict, inline: bool):
+    def _respond(self, scope, body: bytes, route: LeanRoute, kwargs: dict, inline: bool, queued=None):
         if not inline:
             request_started.send(sender=LeanRouter, scope=scope)  # what Django does per request (old connections)
         request = ASGIRequest(scope, io.BytesIO(body))
+        request.lean_queued = queued
         request.resolver_match = ResolverMatch(route.func, (), kwargs, url_name=route.url_name)
         request._lean = (route, kwargs, body, inline)
         set_urlconf(settings.ROOT_URLCONF)

@@ -18,20 +18,42 @@ from fedplane.api.parsers import JSONParser
 
 from ..services.forwarding import ROUTED_HEADER
 from ..services.serving import runs_inline
-from .inference import oip_infer, seed_predict
+from .inference import oip_infer, oip_queue, seed_predict, seed_queue
 from .oip import oip_error
 
 __all__ = ["ROUTES"]
 
 
 def _infer(request, body: bytes, kwargs: dict) -> HttpResponse:
-    return oip_infer(name=kwargs["name"], version=kwargs.get("version"), body=body, headers=request.headers)
+    return oip_infer(name=kwargs["name"], version=kwargs.get("version"), body=body, headers=request.headers,
+                     queued=request.lean_queued)
+
+
+class _ScopeHeaders:
+    """`.get` of an ASGI scope's headers by name, any case: what oip_queue reads."""
+
+    def __init__(self, scope) -> None:
+        self._headers = scope["headers"]
+
+    def get(self, name: str, default=None):
+        wanted = name.lower().encode("latin1")
+        return next((v.decode("latin1") for k, v in self._headers if k == wanted), default)
+
+
+def _infer_queue(scope, kwargs: dict, body: bytes):
+    queued = oip_queue(name=kwargs["name"], version=kwargs.get("version"), body=body, headers=_ScopeHeaders(scope))
+    return (queued, queued.submitted.future) if queued is not None else None
+
+
+def _predict_data(body: bytes):
+    # DRF: an empty body is no data; else the JSON parser of the API (its errors: 400 INVALID_JSON, 422).
+    return JSONParser().parse(io.BytesIO(body), "application/json", {"encoding": "utf-8"}) if body else {}
 
 
 def _predict(request, body: bytes, kwargs: dict) -> HttpResponse:
-    # DRF: an empty body is no data; else the JSON parser of the API (its errors: 400 INVALID_JSON, 422).
-    data = JSONParser().parse(io.BytesIO(body), "application/json", {"encoding": "utf-8"}) if body else {}
-    result = seed_predict(model_id=kwargs["model_id"], data=data, headers=request.headers)
+    queued = request.lean_queued
+    data = None if queued is not None else _predict_data(body)
+    result = seed_predict(model_id=kwargs["model_id"], data=data, headers=request.headers, queued=queued)
     return HttpResponse(dumps(envelope(result, request)), content_type="application/json")
 
 
@@ -50,6 +72,17 @@ def _predict_inline(scope, kwargs: dict, body: bytes, max_seconds: float) -> boo
     return runs_inline(kwargs["model_id"], None, max_seconds)
 
 
+def _predict_queue(scope, kwargs: dict, body: bytes):
+    if any(name == _ROUTED for name, _ in scope["headers"]):
+        return None
+    try:
+        data = _predict_data(body)
+    except Exception:  # noqa: BLE001  a body the parser refuses: the usual path answers it
+        return None
+    queued = seed_queue(model_id=kwargs["model_id"], data=data)
+    return (queued, queued.future) if queued is not None else None
+
+
 def _route(url_name: str, serve, **options) -> LeanRoute:
     """The lean route of Django's route `url_name`: its path pattern (converters and all) and view, read
     from the URLconf once, so the two cannot drift apart."""
@@ -60,7 +93,7 @@ def _route(url_name: str, serve, **options) -> LeanRoute:
 
 
 ROUTES = [
-    _route("oip-infer", _infer, render_error=oip_error, inline=_infer_inline),
-    _route("oip-version-infer", _infer, render_error=oip_error, inline=_infer_inline),
-    _route("regions-predict", _predict, json_body=True, inline=_predict_inline),
+    _route("oip-infer", _infer, render_error=oip_error, inline=_infer_inline, queue=_infer_queue),
+    _route("oip-version-infer", _infer, render_error=oip_error, inline=_infer_inline, queue=_infer_queue),
+    _route("regions-predict", _predict, json_body=True, inline=_predict_inline, queue=_predict_queue),
 ]

@@ -2,18 +2,21 @@
 lean inference path (fastpath.py) both call these, so the two answer alike."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.http import HttpResponse
 
 from fedplane.api.errors import DomainError
 
 from ..services import serving
 from ..services.forwarding import ROUTED_HEADER
-from ..services.oip import encode_infer, parse_infer
+from ..services.oip import InferRequest, encode_infer, parse_infer
 from ..services.routing import model_routes
-from ..services.serving import run_tensor
+from ..services.serving import Submitted, run_tensor, submit_to_batch
 from . import serializers as s
 
-__all__ = ["HEADER_LENGTH", "oip_infer", "oip_route", "seed_predict"]
+__all__ = ["HEADER_LENGTH", "QueuedInfer", "QueuedPredict", "oip_infer", "oip_queue", "oip_route", "seed_predict",
+           "seed_queue"]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
@@ -34,8 +37,29 @@ def oip_route(name: str, version: str | None):
     return model_routes(name, version=version)[0]
 
 
-def seed_predict(*, model_id: str, data, headers) -> dict:
+@dataclass(frozen=True)
+class QueuedPredict:
+    """A seed predict validated and queued in its model's batch before its answer is made (lean path)."""
+
+    queued: tuple
+    future: object
+
+
+def seed_queue(*, model_id: str, data) -> QueuedPredict | None:
+    """Validate a parsed predict body and queue it in its model's batch, from the caches alone; None
+    when that is not how it is answered (parameters ask for a version, a timeout or a split; not
+    cached; batching off) or the body is bad (the usual path answers it, with its error)."""
+    payload = s.PredictSerializer(data=data)
+    if not payload.is_valid() or payload.validated_data["parameters"]:
+        return None
+    queued = serving.predict_queue(model_id, payload.validated_data["inputs"])
+    return QueuedPredict(queued, queued[1].future) if queued is not None else None
+
+
+def seed_predict(*, model_id: str, data, headers, queued: QueuedPredict | None = None) -> dict:
     """POST /api/v1/models/{model_id}/predict: the seed's answer for a parsed JSON body `data`."""
+    if queued is not None:
+        return serving.predict_queued(queued.queued)
     payload = s.PredictSerializer(data=data)
     payload.is_valid(raise_exception=True)
     valid = payload.validated_data
@@ -43,16 +67,44 @@ def seed_predict(*, model_id: str, data, headers) -> dict:
                            routed_to=headers.get(ROUTED_HEADER) or None, credentials=_credentials(headers))
 
 
-def oip_infer(*, name: str, version: str | None, body: bytes, headers) -> HttpResponse:
-    """POST /v2/models/{name}[/versions/{version}]/infer: JSON or binary tensors in, the same out."""
+@dataclass(frozen=True)
+class QueuedInfer:
+    """An OIP request parsed and queued in its model's batch before its answer is made (lean path)."""
+
+    parsed: InferRequest
+    submitted: Submitted
+
+
+def _header_length(headers) -> int | None:
     raw_length = headers.get(HEADER_LENGTH)
     try:
-        header_length = int(raw_length) if raw_length is not None else None
+        return int(raw_length) if raw_length is not None else None
     except ValueError:
         raise DomainError(f"{HEADER_LENGTH} must be an integer.", code="INVALID_INPUT", status=400) from None
-    route = oip_route(name, version)
-    parsed = parse_infer(body, header_length)
-    output, _, _ = run_tensor(route, parsed.tensor)
+
+
+def oip_queue(*, name: str, version: str | None, body: bytes, headers) -> QueuedInfer | None:
+    """Parse an OIP request and queue it in its model's batch, from the caches alone; None when that
+    is not how it is answered (see `serving.submit_to_batch`), or the request is bad (the usual path
+    answers it, with its error)."""
+    try:
+        parsed = parse_infer(body, _header_length(headers))
+    except DomainError:
+        return None
+    submitted = submit_to_batch(name, version, parsed.tensor)
+    return QueuedInfer(parsed, submitted) if submitted is not None else None
+
+
+def oip_infer(*, name: str, version: str | None, body: bytes, headers,
+              queued: QueuedInfer | None = None) -> HttpResponse:
+    """POST /v2/models/{name}[/versions/{version}]/infer: JSON or binary tensors in, the same out."""
+    if queued is not None:
+        route, parsed = queued.submitted.route, queued.parsed
+    else:
+        header_length = _header_length(headers)
+        route = oip_route(name, version)
+        parsed = parse_infer(body, header_length)
+    output, _, _ = run_tensor(route, parsed.tensor, submitted=queued.submitted if queued is not None else None)
     encoded, json_length = encode_infer(model_name=name, version=route.version.version, request_id=parsed.id,
                                         output=output, output_name=parsed.output_name or "output",
                                         binary=parsed.binary_output)

@@ -153,10 +153,10 @@ def model_routes(model_name: str, *, version: str | None = None, only_region: st
     return _routes(snap, row, only_region)
 
 
-def cached_local_versions(model_name: str, version: str | None = None) -> tuple[Region, list[ModelVersion]] | None:
-    """This process's region and every version it may serve a request with (a canary beside its
-    stable), when the cache alone says so; None when answering needs the database (an old or no
-    snapshot, an unknown version) or another region (the request would be forwarded)."""
+def cached_local_versions(model_name: str, version: str | None = None) -> tuple[Route, list[ModelVersion]] | None:
+    """The route a request is served by here and every version it may be served with (a canary
+    beside its stable), when the cache alone says so; None when answering needs the database (an
+    old or no snapshot, an unknown version) or another region (the request would be forwarded)."""
     with _lock:
         snap = _usable(model_name, settings.REGIONS_ROUTING_CACHE_SECONDS, time.monotonic())
     if snap is None:
@@ -174,8 +174,8 @@ def cached_local_versions(model_name: str, version: str | None = None) -> tuple[
         return None
     serving = snap.servings.get(first.region.pk)
     if explicit is None and serving is not None and serving.canary_version_id and serving.canary_percent:
-        return first.region, [serving.version, serving.canary_version]
-    return first.region, [first.version]
+        return first, [serving.version, serving.canary_version]
+    return first, [first.version]
 
 
 def _routes(snap: _Snapshot, version: ModelVersion | None, only_region: str | None) -> list[Route]:

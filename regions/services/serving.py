@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from .routing import Route, cached_local_versions, model_routes
 from .tensors import as_batch, check_tensor, output_list
 
 __all__ = ["predict", "run_tensor", "async_prediction_submit", "async_prediction_get", "async_prediction_run",
-           "record_metric", "runs_inline"]
+           "record_metric", "runs_inline", "submit_to_batch", "Submitted", "predict_queue", "predict_queued"]
 
 log = logging.getLogger(__name__)
 _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="predict")
@@ -51,12 +52,44 @@ def runs_inline(model_name: str, version: str | None, max_call_seconds: float) -
     found = cached_local_versions(model_name, version)
     if found is None:
         return False
-    region, versions = found
+    route, versions = found
     for candidate in versions:
-        loaded = cached_model(candidate, region)
+        loaded = cached_model(candidate, route.region)
         if loaded is None or loaded.call_seconds > max_call_seconds or candidate.model.batch_max_size > 1:
             return False
     return True
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A request already queued in its model's batch (by the lean path, from the event loop)."""
+
+    route: Route
+    future: Future  # of its `Batched` part
+    started: float  # perf_counter when it was queued: its latency counts from there
+
+
+def submit_to_batch(model_name: str, version: str | None, tensor: np.ndarray) -> Submitted | None:
+    """Queue `tensor` in the batch of the model that would serve it, from the caches alone (no
+    database, no load, no wait): what the lean path does on the event loop, so that a request waits
+    for its batch without holding a thread. None when that cannot be done so (not cached, a canary
+    split, batching off or not for this many rows, a tensor the model refuses: the usual path
+    answers it)."""
+    found = cached_local_versions(model_name, version)
+    if found is None or len(found[1]) != 1:
+        return None
+    route = found[0]
+    loaded = cached_model(route.version, route.region)
+    if loaded is None:
+        return None
+    try:
+        check_tensor(tensor, dtype=loaded.input_dtype, shape=loaded.input_shape)
+    except DomainError:
+        return None
+    batcher = _batcher(route, loaded, len(tensor), None)
+    started = time.perf_counter()
+    future = batcher.submit(tensor) if batcher is not None else None
+    return Submitted(route, future, started) if future is not None else None
 
 
 def _run_chunks(loaded: LoadedModel, batch: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
@@ -77,10 +110,13 @@ def _batcher(route: Route, loaded: LoadedModel, rows: int, batch_size: int | Non
 
 
 def _run(route: Route, loaded: LoadedModel, batch: np.ndarray, size: int, batch_size: int | None,
-         timeout_s: float | None) -> tuple[np.ndarray, float]:
-    """(output, compute seconds): in a shared batch, or alone (in the pool when there is a timeout)."""
-    batcher = _batcher(route, loaded, len(batch), batch_size)
-    future = batcher.submit(batch) if batcher is not None else None  # None: closed (model reloaded)
+         timeout_s: float | None, submitted: Future | None = None) -> tuple[np.ndarray, float]:
+    """(output, compute seconds): in a shared batch (`submitted` already), or alone (in the pool when
+    there is a timeout)."""
+    future = submitted
+    if future is None:
+        batcher = _batcher(route, loaded, len(batch), batch_size)
+        future = batcher.submit(batch) if batcher is not None else None  # None: closed (model reloaded)
     if future is None:
         if timeout_s is None:
             return _run_chunks(loaded, batch, size)
@@ -94,15 +130,15 @@ def _run(route: Route, loaded: LoadedModel, batch: np.ndarray, size: int, batch_
 
 
 def run_tensor(route: Route, batch: np.ndarray, *, batch_size: int | None = None,
-               timeout_ms: float | None = None) -> tuple[np.ndarray, float, float]:
+               timeout_ms: float | None = None, submitted: Submitted | None = None) -> tuple[np.ndarray, float, float]:
     """Run `batch` on the route's model here: (output, latency ms, compute seconds), metric recorded.
 
     With the model's batching on, a small request shares a batch with concurrent ones
     (services/batching.py); its latency includes the wait, its compute seconds are its
-    rows' share of the batch's.
+    rows' share of the batch's. `submitted`: `batch` was queued already (`submit_to_batch`).
     """
     region, version = route.region, route.version
-    started = time.perf_counter()
+    started = submitted.started if submitted is not None else time.perf_counter()
     status, compute = 200, 0.0
     with inflight.serving(region.name):
         try:
@@ -111,7 +147,8 @@ def run_tensor(route: Route, batch: np.ndarray, *, batch_size: int | None = None
             size = max(1, int(batch_size or len(batch) or 1))
             timeout_s = max(0.0, timeout_ms / 1000 - (time.perf_counter() - started)) if timeout_ms else None
             try:
-                output, compute = _run(route, loaded, batch, size, batch_size, timeout_s)
+                output, compute = _run(route, loaded, batch, size, batch_size, timeout_s,
+                                       submitted.future if submitted is not None else None)
             except FutureTimeout:
                 raise PredictionTimeout(f"No answer within {timeout_ms:g} ms.",
                                         details={"timeout_ms": timeout_ms, "region": region.name}) from None
@@ -132,13 +169,38 @@ def run_tensor(route: Route, batch: np.ndarray, *, batch_size: int | None = None
     return output, latency, compute
 
 
-def _serve_here(route: Route, inputs: Any, parameters: dict[str, Any]) -> dict[str, Any]:
+def _batch_of(route: Route, inputs: Any) -> np.ndarray:
     schema = route.version.input_schema or {}
-    batch = as_batch(inputs, dtype=schema.get("dtype", "float32"), shape=list(schema.get("shape", [])))
+    return as_batch(inputs, dtype=schema.get("dtype", "float32"), shape=list(schema.get("shape", [])))
+
+
+def _serve_here(route: Route, inputs: Any, parameters: dict[str, Any], *,
+                queued: tuple[np.ndarray, Submitted] | None = None) -> dict[str, Any]:
+    batch, submitted = queued if queued is not None else (_batch_of(route, inputs), None)
     output, latency, _ = run_tensor(route, batch, batch_size=parameters.get("batch_size"),
-                                    timeout_ms=parameters.get("timeout_ms"))
+                                    timeout_ms=parameters.get("timeout_ms"), submitted=submitted)
     return {"predictions": output_list(output), "model_id": route.version.model.name,
             "model_version": route.version.version, "latency_ms": round(latency, 3), "region": route.region.name}
+
+
+def predict_queue(model_name: str, inputs: Any) -> tuple[np.ndarray, Submitted] | None:
+    """A seed predict without parameters, queued in its model's batch from the caches alone (see
+    `submit_to_batch`); None when it is not answered so (a bad input among them: the usual path
+    answers it, with its error)."""
+    found = cached_local_versions(model_name, None)
+    if found is None:
+        return None
+    try:
+        batch = _batch_of(found[0], inputs)
+    except DomainError:
+        return None
+    submitted = submit_to_batch(model_name, None, batch)
+    return (batch, submitted) if submitted is not None else None
+
+
+def predict_queued(queued: tuple[np.ndarray, Submitted]) -> dict[str, Any]:
+    """The seed's predict answer of a request `predict_queue` queued."""
+    return _serve_here(queued[1].route, None, {}, queued=queued)
 
 
 def predict(*, model_name: str, inputs: Any, parameters: dict[str, Any] | None = None,

@@ -4,7 +4,11 @@ request thread whenever the answer could wait on something (database, a batch, a
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+
+import httpx
+import numpy as np
 
 import pytest
 from django.core.exceptions import SynchronousOnlyOperation
@@ -41,11 +45,11 @@ def where(settings, monkeypatch, tmp_path):
     seen = []
     respond = LeanRouter._respond
 
-    def noted(self, scope, body, route, kwargs, inline):
-        seen.append("loop" if inline else "thread")
+    def noted(self, scope, body, route, kwargs, inline, queued=None):
+        seen.append("thread" if not inline else "batch" if queued is not None else "loop")
         if inline:
             asyncio.get_running_loop()  # really on the thread running the event loop (else RuntimeError)
-        return respond(self, scope, body, route, kwargs, inline)
+        return respond(self, scope, body, route, kwargs, inline, queued)
 
     monkeypatch.setattr(LeanRouter, "_respond", noted)
     yield seen
@@ -90,8 +94,7 @@ def test_answers_on_the_loop_equal_djangos(registered, settings, make_key, monke
         assert l_headers == d_headers
 
 
-@pytest.mark.parametrize("change", [None, "off", "slow", "batching", "version", "timeout", "routing-cache-off",
-                                    "redis"])
+@pytest.mark.parametrize("change", [None, "off", "slow", "version", "timeout", "routing-cache-off", "redis"])
 def test_requests_that_could_wait_go_to_a_request_thread(where, registered, key, settings, monkeypatch, change):
     for _ in range(3):  # warm: key, routes, the model's cost
         call(PREDICT, {"inputs": [[1, 2, 3, 4]]}, key=key)
@@ -100,13 +103,6 @@ def test_requests_that_could_wait_go_to_a_request_thread(where, registered, key,
         settings.LEAN_INLINE_MAX_CALL_MS = 0
     elif change == "slow":
         settings.LEAN_INLINE_MAX_CALL_MS = 1e-6  # every call of the model takes longer
-    elif change == "batching":
-        from django.db import transaction
-
-        from regions.services.registry import model_update
-
-        with transaction.atomic():
-            model_update(name="churn", batching={"batch_max_size": 8, "batch_max_latency_ms": 1})
     elif change == "version":
         body["parameters"] = {"version": "1.0.0"}
     elif change == "timeout":
@@ -146,3 +142,90 @@ def test_a_cache_that_lapses_after_the_check_is_read_on_a_request_thread(where, 
     assert response.status_code == 200, response.content
     assert where == ["loop"]
     assert used[0] == "refused on the loop" and used[1].startswith("fedplane-lean")
+
+
+def _batching_on(max_size: int = 8, max_latency_ms: float = 20) -> None:
+    from django.db import transaction
+
+    from regions.services.registry import model_update
+
+    with transaction.atomic():
+        model_update(name="churn", batching={"batch_max_size": max_size, "batch_max_latency_ms": max_latency_ms})
+
+
+def _concurrently(path: str, bodies: list[dict], key: str) -> list:
+    """The requests sent at once on one event loop (the way a server's connections arrive)."""
+    from asgiref.sync import async_to_sync
+
+    from fedplane.asgi import application
+
+    async def go():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await asyncio.gather(*(client.post(path, content=json.dumps(b).encode(), headers={
+                "Content-Type": "application/json", "X-API-Key": key}) for b in bodies))
+    return async_to_sync(go)()
+
+
+def test_batched_requests_wait_for_their_batch_on_the_loop_and_get_their_own_rows(where, registered, key, mlp):
+    from prometheus_client import REGISTRY
+
+    from regions.models import RequestMetric
+
+    _batching_on()
+    call(INFER, ROW, key=key)  # key, routes and model cached (a request thread)
+    runs_before = REGISTRY.get_sample_value("fedplane_batch_runs_total", {"model": "churn:1.0.0"}) or 0.0
+    rows = [[0.1 * i, 0.2, 0.3, 0.4 * i] for i in range(6)]
+    where.clear()
+    answers = _concurrently(INFER, [{"id": f"r{i}", "inputs": [{**ROW["inputs"][0], "data": row}]}
+                                    for i, row in enumerate(rows)], key)
+    assert where == ["batch"] * 6  # each waited for its batch on the loop, none on a thread
+    import torch
+    with torch.no_grad():
+        expected = mlp(torch.tensor(rows)).numpy()
+    for i, answer in enumerate(answers):
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["id"] == f"r{i}"
+        assert answer.json()["outputs"][0]["data"] == pytest.approx(expected[i].tolist(), abs=1e-6)
+        assert_api_headers(answer)
+    runs = REGISTRY.get_sample_value("fedplane_batch_runs_total", {"model": "churn:1.0.0"}) - runs_before
+    assert 1 <= runs < 6  # they shared batches
+    remaining = sorted(int(a.headers["X-RateLimit-Remaining"]) for a in answers)
+    assert remaining == list(range(remaining[0], remaining[0] + 6))  # each counted once
+    assert RequestMetric.objects.filter(model_name="churn", status_code=200).count() == 7
+
+    where.clear()  # the seed's predict, the same way
+    predicted = _concurrently(PREDICT, [{"inputs": [row]} for row in rows], key)
+    assert where == ["batch"] * 6
+    for i, answer in enumerate(predicted):
+        assert answer.status_code == 200, answer.content
+        assert np.ravel(answer.json()["data"]["predictions"]).tolist() == pytest.approx(expected[i].tolist(),
+                                                                                       abs=1e-6)
+    assert RequestMetric.objects.filter(model_name="churn", status_code=200).count() == 13
+
+
+@pytest.mark.parametrize("case", ["no-scope", "bad-tensor", "off", "predict-parameters", "predict-bad-rows"])
+def test_requests_that_cannot_be_queued_from_the_loop_take_a_request_thread(where, registered, key, make_key,
+                                                                          settings, case):
+    _batching_on()
+    call(INFER, ROW, key=key)
+    body, sent, status = ROW, key, 200
+    if case == "no-scope":
+        from fedplane.api.scopes import Scope
+
+        sent = make_key([Scope.REGIONS_MODELS_READ])[0]
+        call(INFER, ROW, key=sent)  # its key cached too
+        status = 403
+    elif case == "bad-tensor":
+        body, status = {"inputs": [{**ROW["inputs"][0], "shape": [1, 3], "data": [1, 2, 3]}]}, 400
+    elif case == "off":
+        settings.LEAN_INLINE_MAX_CALL_MS = 0
+    path = INFER
+    if case == "predict-parameters":  # asks for a split: not queued from the loop
+        path, body = PREDICT, {"inputs": [[1, 2, 3, 4]], "parameters": {"batch_size": 1}}
+    elif case == "predict-bad-rows":
+        path, body, status = PREDICT, {"inputs": [[1, 2]]}, 400
+    where.clear()
+    response = call(path, body, key=sent)
+    assert response.status_code == status, response.content
+    assert where == ["thread"]
