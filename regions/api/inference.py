@@ -24,10 +24,10 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 def _credentials(headers) -> dict[str, str]:
     """The caller's own credential, passed on when the request is forwarded to another region."""
     out = {}
-    if headers.get("X-API-Key"):
-        out["X-API-Key"] = headers["X-API-Key"]
-    if headers.get("Authorization"):
-        out["Authorization"] = headers["Authorization"]
+    for name in ("X-API-Key", "Authorization"):
+        value = headers.get(name)
+        if value:
+            out[name] = value
     return out
 
 
