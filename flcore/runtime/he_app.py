@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
 from .. import he
 from . import numpy_app
-from .records import REPLY_INFO_KEY
-from .replies import handler_config, info_record
 
 __all__ = ["app", "context_path", "secret_context"]
 
@@ -80,30 +77,25 @@ def _decrypted(msg: Message, context: Context, config: Mapping[str, Any]) -> tup
     return ctx, layout, he.decrypt(ctx, chunks, layout)
 
 
+def _decrypted_weights(msg: Message, context: Context, config: Mapping[str, Any]) -> dict:
+    return _decrypted(msg, context, config)[2]
+
+
+def _encrypted(params: dict, context: Context, config: Mapping[str, Any]) -> dict:
+    ctx = secret_context(context.node_config, str(config["he-context-id"]))
+    return he.encrypt(ctx, params, he.Layout.from_json(str(config["he-layout"])))
+
+
 @app.train()
 def train_handler(msg: Message, context: Context) -> Message:
     """Decrypt the global model, train on local data, reply with the new weights encrypted."""
-    started = time.monotonic()
-    config = handler_config(msg, context)
-    x_train, y_train, _, _ = numpy_app._data(context, config)  # pylint: disable=protected-access
-    ctx, layout, params = _decrypted(msg, context, config)
-    loss, acc = numpy_app.train(params, x_train, y_train, config)
-    chunks = he.encrypt(ctx, params, layout)
-    arrays = ArrayRecord({name: Array.from_numpy_ndarray(data) for name, data in chunks.items()})
-    metrics = MetricRecord({"num-examples": len(y_train), "train-loss": loss, "train-accuracy": acc})
-    content = RecordDict({"arrays": arrays, "metrics": metrics, REPLY_INFO_KEY: info_record(context, started)})
-    return Message(content=content, reply_to=msg)
+    return numpy_app.train_reply(msg, context, _decrypted_weights, _encrypted)
 
 
 @app.evaluate()
 def evaluate_handler(msg: Message, context: Context) -> Message:
     """Decrypt the global model and evaluate it on the local held-out rows."""
-    started = time.monotonic()
-    config = handler_config(msg, context)
-    _, _, x_eval, y_eval = numpy_app._data(context, config)  # pylint: disable=protected-access
-    loss, acc = numpy_app.evaluate(_decrypted(msg, context, config)[2], x_eval, y_eval)
-    metrics = MetricRecord({"num-examples": len(y_eval), "eval-loss": loss, "eval-accuracy": acc})
-    return Message(RecordDict({"metrics": metrics, REPLY_INFO_KEY: info_record(context, started)}), reply_to=msg)
+    return numpy_app.evaluate_reply(msg, context, _decrypted_weights)
 
 
 app.query()(numpy_app.query_handler)

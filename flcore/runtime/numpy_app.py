@@ -11,7 +11,7 @@ layer, ``2.*`` the output layer; torch's ``Linear`` keeps weights as out x in).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -89,29 +89,53 @@ def train(p: Params, x: np.ndarray, y: np.ndarray, config: Mapping[str, Any]) ->
     return evaluate(p, x, y)
 
 
-@app.train()
-def train_handler(msg: Message, context: Context) -> Message:
+# How a handler reads the global weights from a message, and writes its new weights as arrays:
+# plain here; he_app decrypts and encrypts (CKKS) with the same handlers.
+ReadWeights = Callable[[Message, Context, Mapping[str, Any]], Params]
+WriteWeights = Callable[[Params, Context, Mapping[str, Any]], Mapping[str, np.ndarray]]
+
+
+def _plain_weights(msg: Message, context: Context, config: Mapping[str, Any]) -> Params:
+    return _params(msg)
+
+
+def _as_arrays(params: Params, context: Context, config: Mapping[str, Any]) -> Params:
+    return params
+
+
+def train_reply(msg: Message, context: Context, read: ReadWeights = _plain_weights,
+                write: WriteWeights = _as_arrays) -> Message:
     """Train the received global model on local data; reply with the new weights."""
     started = time.monotonic()
     config = handler_config(msg, context)
     x_train, y_train, _, _ = _data(context, config)
-    params = _params(msg)
+    params = read(msg, context, config)
     loss, acc = train(params, x_train, y_train, config)
-    arrays = ArrayRecord({key: Array.from_numpy_ndarray(value) for key, value in params.items()})
+    written = write(params, context, config)
+    arrays = ArrayRecord({key: Array.from_numpy_ndarray(value) for key, value in written.items()})
     metrics = MetricRecord({"num-examples": len(y_train), "train-loss": loss, "train-accuracy": acc})
     content = RecordDict({"arrays": arrays, "metrics": metrics, REPLY_INFO_KEY: info_record(context, started)})
     return Message(content=content, reply_to=msg)
 
 
-@app.evaluate()
-def evaluate_handler(msg: Message, context: Context) -> Message:
+def evaluate_reply(msg: Message, context: Context, read: ReadWeights = _plain_weights) -> Message:
     """Evaluate the received global model on the local held-out rows."""
     started = time.monotonic()
     config = handler_config(msg, context)
     _, _, x_eval, y_eval = _data(context, config)
-    loss, acc = evaluate(_params(msg), x_eval, y_eval)
+    loss, acc = evaluate(read(msg, context, config), x_eval, y_eval)
     metrics = MetricRecord({"num-examples": len(y_eval), "eval-loss": loss, "eval-accuracy": acc})
     return Message(RecordDict({"metrics": metrics, REPLY_INFO_KEY: info_record(context, started)}), reply_to=msg)
+
+
+@app.train()
+def train_handler(msg: Message, context: Context) -> Message:
+    return train_reply(msg, context)
+
+
+@app.evaluate()
+def evaluate_handler(msg: Message, context: Context) -> Message:
+    return evaluate_reply(msg, context)
 
 
 @app.query()
