@@ -165,8 +165,9 @@ def wait_ready(server: Server, names: list[str], timeout: float = 120) -> None:
 
 
 def start_fedplane(work: Path, specs: list[models.Spec], torchscript: bool,
-                   root: Path) -> tuple[EmbeddedServer, Server]:
-    embedded = EmbeddedServer(region="bench-1", prefix="fedplane-bench-peers-", root=root)
+                   root: Path, redis_url: str = "") -> tuple[EmbeddedServer, Server]:
+    embedded = EmbeddedServer(region="bench-1", prefix="fedplane-bench-peers-", root=root,
+                              env={"REDIS_URL": redis_url} if redis_url else None)
     try:
         embedded.prepare().start()
     except BaseException:
@@ -348,6 +349,9 @@ def main() -> None:
                              "the working tree, e.g. HEAD while others have uncommitted changes")
     parser.add_argument("--no-floor", action="store_true", help="leave out GET /v2/health/live on each server")
     parser.add_argument("--keep", action="store_true", help="keep the work dir, fedplane's var dir and logs")
+    parser.add_argument("--redis-url", default="",
+                        help="fedplane counts rate limits (and caches) in this Redis, as in production, instead "
+                             "of the embedded default's file counters")
     args = parser.parse_args()
     specs = [models.MODELS[m] for m in args.models.split(",")]
     rows_list = [int(r) for r in args.rows.split(",")]
@@ -381,7 +385,7 @@ def main() -> None:
     embedded, servers = None, []
     try:
         if "fedplane" in wanted:
-            embedded, server = start_fedplane(work, specs, args.torchscript, root)
+            embedded, server = start_fedplane(work, specs, args.torchscript, root, args.redis_url)
             servers.append(server)
             if args.torchscript:
                 servers.append(Server("fedplane-ts", server.port, server.headers, proc=server.proc, log=server.log))

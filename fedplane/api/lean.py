@@ -11,9 +11,10 @@ nothing to do for such a request, and DRF's Request, negotiation and dispatch.
 
 A request the route says is cheap and ready (`LeanRoute.inline`: for inference, the model loaded
 here, batching off, its calls lately within `LEAN_INLINE_MAX_CALL_MS`) whose key is in the key
-cache is answered on the event loop itself, when the rate limiter counts locally (no Redis round
-trip): no thread hand-off, no GIL contention between request threads and the loop, which was most
-of the CPU a small request cost. It does nothing that may wait (database, network, model load);
+cache is answered on the event loop itself: no thread hand-off, no GIL contention between request
+threads and the loop, which was most of the CPU a small request cost. The rate limiter's file
+counters count there; with Redis the count is awaited on the loop first (a Redis that is not
+healthy sends the request to a thread, where the outage rules apply). It does nothing that may wait (database, network, model load);
 should a cache lapse between the check and the call (a SynchronousOnlyOperation from Django), that
 step runs on a request thread instead and the loop waits for it. Django's request_started and
 request_finished are not sent for it: their receivers look after the thread's database connection,
@@ -58,8 +59,8 @@ from .authentication import AUTH_HEADER, api_key_cached, authenticate_api_key
 from .envelope import dumps
 from .errors import error_response
 from .permissions import HasRequiredScopes, required_scope
-from .ratelimit import counts_locally
-from .throttling import count_request
+from .ratelimit import counts_locally, hit_buckets_awaiting
+from .throttling import count_request, counter_keys
 
 __all__ = ["LeanRoute", "LeanRouter", "SKIPPED", "envelope_error", "with_error_headers"]
 
@@ -192,26 +193,58 @@ class LeanRouter:
                 if not message.get("more_body", False):
                     break
             body = b"".join(parts)
-        if self._inline(scope, route, kwargs, body, key):
-            status, headers, content = self._respond(scope, body, route, kwargs, True)
-        elif (queued := self._queued(scope, route, kwargs, body, key)) is not None:
-            handle, future = queued
-            try:
-                await asyncio.wrap_future(future)  # the batch runs on its worker; no thread waits for it
-            except Exception:  # noqa: BLE001  the view takes the error from the future and answers it
-                pass
-            status, headers, content = self._respond(scope, body, route, kwargs, True, handle)
-        else:
+        answered = await self._on_loop(scope, route, kwargs, body, key)
+        if answered is None:
             loop = asyncio.get_running_loop()
-            status, headers, content = await loop.run_in_executor(self._pool, self._respond, scope, body, route,
-                                                                  kwargs, False)
+            answered = await loop.run_in_executor(self._pool, self._respond, scope, body, route, kwargs, False)
+        status, headers, content = answered
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
+
+    async def _on_loop(self, scope, route: LeanRoute, kwargs: dict, body: bytes, key: bytes):
+        """The answer made on the event loop (see the module's docstring), or None: a request
+        thread makes it. With Redis counting the limits, the count is awaited here first, and the
+        chain then uses it instead of counting."""
+        raw_key = self._loop_may_answer(body, key)
+        if raw_key is None:
+            return None
+        inline = route.inline is not None and route.inline(scope, kwargs, body,
+                                                           settings.LEAN_INLINE_MAX_CALL_MS / 1000)
+        if not inline and route.queue is None:
+            return None
+        local = counts_locally()
+        counted = None
+        if not inline or not local:
+            # A model run (queued) or a count (Redis) before the chain: only for a key holding the
+            # route's scope, so that nobody else gets either (the chain refuses such keys uncounted).
+            api_key = self._holding_scope(route, raw_key)
+            if api_key is None:
+                return None
+            if not local:
+                keys = counter_keys(api_key.user, api_key, "POST", getattr(route.view, "throttle_bucket", None))
+                counted = await hit_buckets_awaiting(keys, settings.RATE_LIMIT_WINDOW_SECONDS)
+                if counted is None:  # Redis not healthy now: a request thread counts, with the outage rules
+                    return None
+        if inline:
+            return self._respond(scope, body, route, kwargs, True, None, counted)
+        queued = route.queue(scope, kwargs, body)
+        if queued is None:
+            if counted is None:
+                return None
+            loop = asyncio.get_running_loop()  # counted already: the request thread must not count again
+            return await loop.run_in_executor(self._pool, self._respond, scope, body, route, kwargs, False, None,
+                                              counted)
+        handle, future = queued
+        try:
+            await asyncio.wrap_future(future)  # the batch runs on its worker; no thread waits for it
+        except Exception:  # noqa: BLE001  the view takes the error from the future and answers it
+            pass
+        return self._respond(scope, body, route, kwargs, True, handle, counted)
 
     @staticmethod
     def _loop_may_answer(body: bytes, key: bytes) -> str | None:
         """The API key, when a request of this body with this key may be answered on the loop at all."""
-        if settings.LEAN_INLINE_MAX_CALL_MS <= 0 or len(body) > INLINE_MAX_BODY or not counts_locally():
+        if settings.LEAN_INLINE_MAX_CALL_MS <= 0 or len(body) > INLINE_MAX_BODY:
             return None
         try:
             raw_key = key.decode("latin1")
@@ -219,33 +252,23 @@ class LeanRouter:
             return None
         return raw_key if api_key_cached(raw_key) else None
 
-    def _inline(self, scope, route: LeanRoute, kwargs: dict, body: bytes, key: bytes) -> bool:
-        """Whether this request is answered on the event loop (see the module's docstring)."""
-        return (route.inline is not None and self._loop_may_answer(body, key) is not None
-                and route.inline(scope, kwargs, body, settings.LEAN_INLINE_MAX_CALL_MS / 1000))
-
-    def _queued(self, scope, route: LeanRoute, kwargs: dict, body: bytes, key: bytes):
-        """(handle, future) when this request waits for a shared batch on the loop instead of on a
-        thread. Only for a cached key that holds the route's scope (nobody else gets the model run);
-        the answer is then made inline by the whole chain, which authenticates and counts again."""
-        raw_key = self._loop_may_answer(body, key) if route.queue is not None else None
-        if raw_key is None:
-            return None
+    @staticmethod
+    def _holding_scope(route: LeanRoute, raw_key: str):
+        """The key's row when it is valid and holds the route's scope (from the key cache: no database)."""
         try:
-            _, api_key = authenticate_api_key(raw_key)  # from the key cache: no database
+            _, api_key = authenticate_api_key(raw_key)
         except Exception:  # noqa: BLE001  revoked, expired, or the cache lapsed: the usual path answers
             return None
         needed = required_scope(route.view, _POST)
-        if needed is not None and needed not in api_key.scopes:
-            return None
-        return route.queue(scope, kwargs, body)
+        return api_key if needed is None or needed in api_key.scopes else None
 
     # --- on a request thread (or on the loop, inline) ----------------------------------------
-    def _respond(self, scope, body: bytes, route: LeanRoute, kwargs: dict, inline: bool, queued=None):
+    def _respond(self, scope, body: bytes, route: LeanRoute, kwargs: dict, inline: bool, queued=None,
+                 counted=None):
         if not inline:
             request_started.send(sender=LeanRouter, scope=scope)  # what Django does per request (old connections)
         request = ASGIRequest(scope, io.BytesIO(body))
-        request.lean_queued = queued
+        request.lean_queued, request.lean_counted = queued, counted
         request.resolver_match = ResolverMatch(route.func, (), kwargs, url_name=route.url_name)
         request._lean = (route, kwargs, body, inline)
         set_urlconf(settings.ROOT_URLCONF)
@@ -307,7 +330,8 @@ class LeanRouter:
         permission = HasRequiredScopes()
         if not permission.has_permission(request, route.view):
             raise drf.PermissionDenied(detail=permission.message, code=getattr(permission, "code", None))
-        allowed, wait = count_request(request, user, key, request.method, getattr(route.view, "throttle_bucket", None))
+        allowed, wait = count_request(request, user, key, request.method, getattr(route.view, "throttle_bucket", None),
+                                      counted=request.lean_counted)
         if not allowed:
             raise drf.Throttled(wait)
         return self._off_loop(inline, route.serve, request, body, kwargs)

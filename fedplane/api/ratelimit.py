@@ -16,6 +16,7 @@ is down, one request a second tries it; the others do not wait on a dead connect
 """
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import os
@@ -24,11 +25,13 @@ import mmap
 import struct
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import redis
+import redis.asyncio
 from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -36,7 +39,7 @@ from django.core.cache import cache
 
 from .outages import REDIS_ERRORS
 
-__all__ = ["Window", "counts_locally", "hit", "hit_buckets", "peek"]
+__all__ = ["Window", "counts_locally", "hit", "hit_buckets", "hit_buckets_awaiting", "peek"]
 
 log = logging.getLogger("fedplane.api")
 
@@ -231,6 +234,35 @@ def _file_peek(folder: Path, key: str, window_seconds: int, now: float) -> Windo
     if reset_at <= now:
         return Window(count=0, reset_at=int(now + window_seconds))
     return Window(count=count, reset_at=reset_at)
+
+
+_loop_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> its Redis script
+
+
+def _loop_script():
+    """The counting script on a Redis client of the running event loop (an asyncio client belongs
+    to the loop that made it)."""
+    loop = asyncio.get_running_loop()
+    script = _loop_scripts.get(loop)
+    if script is None:
+        client = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        script = _loop_scripts[loop] = client.register_script(_HIT_SCRIPT)
+    return script
+
+
+async def hit_buckets_awaiting(keys_and_limits: list[tuple[str, int]], window_seconds: int) -> list[Window] | None:
+    """`hit_buckets` in Redis, awaited on the event loop (no thread, and no loop held by a socket
+    wait). None when Redis is not known healthy here, or does not answer now: the caller then
+    counts the usual way, on a thread, where the outage rules (fail open, then 503) apply."""
+    if _redis() is None or _outage.since is not None:
+        return None
+    now = time.time()
+    try:
+        flat = await _loop_script()(keys=[k for k, _ in keys_and_limits],
+                                    args=[window_seconds, *(limit for _, limit in keys_and_limits)])
+    except (*REDIS_ERRORS, OSError, redis.exceptions.RedisError):
+        return None
+    return [Window(count=int(flat[i]), reset_at=int(now + max(int(flat[i + 1]), 0))) for i in range(0, len(flat), 2)]
 
 
 def counts_locally() -> bool:

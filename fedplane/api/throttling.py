@@ -15,9 +15,9 @@ from rest_framework.throttling import BaseThrottle
 
 from .models import ApiKey
 from .principals import ClientPrincipal
-from .ratelimit import hit_buckets, peek
+from .ratelimit import Window, hit_buckets, peek
 
-__all__ = ["BucketThrottle", "caller_of", "count_request", "current_limits"]
+__all__ = ["BucketThrottle", "caller_of", "count_request", "counter_keys", "current_limits"]
 
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -32,23 +32,34 @@ class BucketThrottle(BaseThrottle):
         return self._wait
 
 
-def count_request(http_request, user, auth, method: str, extra_bucket: str | None) -> tuple[bool, float]:
+def counter_keys(user, auth, method: str, extra_bucket: str | None) -> list[tuple[str, int]] | None:
+    """(counter key, limit) of each bucket a request of this caller counts in, in order; None for
+    a caller that is not counted (not authenticated)."""
+    if not (user and user.is_authenticated):
+        return None
+    buckets = ["default"]
+    if extra_bucket and method not in SAFE:
+        buckets.append(extra_bucket)
+    caller = caller_of(user, auth)
+    return [(_key(bucket, caller), settings.RATE_LIMITS[bucket]) for bucket in buckets]
+
+
+def count_request(http_request, user, auth, method: str, extra_bucket: str | None, *,
+                  counted: list[Window] | None = None) -> tuple[bool, float]:
     """Count one request of `user` (with credential `auth`) in its buckets: (allowed, seconds to wait).
 
     Puts the tightest bucket's (limit, remaining, reset_at) on `http_request.ratelimit`, which
     RequestIdMiddleware copies onto the response whatever the view answers. The throttle of
     every DRF view and the lean inference path (fedplane/api/lean.py) both count through here.
+    `counted`: the windows of `counter_keys`, counted already (the lean path counts in Redis from
+    the event loop before it answers there).
     """
-    if not (user and user.is_authenticated):
+    keys = counter_keys(user, auth, method, extra_bucket)
+    if keys is None:
         return True, 0.0
-    buckets = ["default"]
-    if extra_bucket and method not in SAFE:
-        buckets.append(extra_bucket)
-    limits = [settings.RATE_LIMITS[bucket] for bucket in buckets]
+    limits = [limit for _, limit in keys]
     # All buckets in one call (one Redis round trip); counting stops at the first one over its limit.
-    caller = caller_of(user, auth)
-    windows = hit_buckets([(_key(b, caller), limit) for b, limit in zip(buckets, limits)],
-                          settings.RATE_LIMIT_WINDOW_SECONDS)
+    windows = counted if counted is not None else hit_buckets(keys, settings.RATE_LIMIT_WINDOW_SECONDS)
     tightest, denied = None, False
     for limit, window in zip(limits, windows):
         remaining = max(0, limit - window.count)

@@ -45,11 +45,11 @@ def where(settings, monkeypatch, tmp_path):
     seen = []
     respond = LeanRouter._respond
 
-    def noted(self, scope, body, route, kwargs, inline, queued=None):
+    def noted(self, scope, body, route, kwargs, inline, queued=None, counted=None):
         seen.append("thread" if not inline else "batch" if queued is not None else "loop")
         if inline:
             asyncio.get_running_loop()  # really on the thread running the event loop (else RuntimeError)
-        return respond(self, scope, body, route, kwargs, inline, queued)
+        return respond(self, scope, body, route, kwargs, inline, queued, counted)
 
     monkeypatch.setattr(LeanRouter, "_respond", noted)
     yield seen
@@ -94,7 +94,8 @@ def test_answers_on_the_loop_equal_djangos(registered, settings, make_key, monke
         assert l_headers == d_headers
 
 
-@pytest.mark.parametrize("change", [None, "off", "slow", "version", "timeout", "routing-cache-off", "redis"])
+@pytest.mark.parametrize("change", [None, "off", "slow", "version", "timeout", "routing-cache-off",
+                                    "no-counter-here"])
 def test_requests_that_could_wait_go_to_a_request_thread(where, registered, key, settings, monkeypatch, change):
     for _ in range(3):  # warm: key, routes, the model's cost
         call(PREDICT, {"inputs": [[1, 2, 3, 4]]}, key=key)
@@ -109,7 +110,7 @@ def test_requests_that_could_wait_go_to_a_request_thread(where, registered, key,
         body["parameters"] = {"timeout_ms": 5000}
     elif change == "routing-cache-off":
         settings.REGIONS_ROUTING_CACHE_SECONDS = 0
-    elif change == "redis":  # counting would be a round trip: not on the loop
+    elif change == "no-counter-here":  # neither the file counters nor Redis: a request thread counts
         monkeypatch.setattr("fedplane.api.lean.counts_locally", lambda: False)
     where.clear()
     response = call(PREDICT, body, key=key)
@@ -229,3 +230,47 @@ def test_requests_that_cannot_be_queued_from_the_loop_take_a_request_thread(wher
     response = call(path, body, key=sent)
     assert response.status_code == status, response.content
     assert where == ["thread"]
+
+
+@pytest.fixture
+def where_redis(settings, monkeypatch):
+    """As `where`, with the rate limits counted in the real Redis (CI's; skipped without one)."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis (the services backend)")
+    settings.LEAN_INFERENCE_PATH = True
+    settings.REGIONS_ROUTING_CACHE_SECONDS = 60
+    settings.API_KEY_CACHE_SECONDS = 60
+    settings.LEAN_INLINE_MAX_CALL_MS = 50
+    seen = []
+    respond = LeanRouter._respond
+
+    def noted(self, scope, body, route, kwargs, inline, queued=None, counted=None):
+        seen.append(("thread" if not inline else "batch" if queued is not None else "loop", counted is not None))
+        return respond(self, scope, body, route, kwargs, inline, queued, counted)
+
+    monkeypatch.setattr(LeanRouter, "_respond", noted)
+    yield seen
+
+
+def test_with_redis_the_count_is_awaited_on_the_loop_and_over_the_limit_is_429(where_redis, registered, make_key,
+                                                                              settings):
+    from fedplane.api.ratelimit import counts_locally
+
+    assert not counts_locally()
+    key = make_key(ALL_SCOPES)[0]
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "predict": 4}
+    answers = [call(INFER, ROW, key=key) for _ in range(5)]
+    assert where_redis[0] == ("thread", False)  # key and model not cached yet
+    assert where_redis[2:] == [("loop", True)] * 3  # counted in Redis on the loop, answered there
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
+    remaining = [int(a.headers["X-RateLimit-Remaining"]) for a in answers]
+    assert remaining == [3, 2, 1, 0, 0]  # one count per request, whichever path counted
+    assert int(answers[-1].headers["Retry-After"]) > 0 and answers[-1].json()["error"]  # OIP's error body
+
+    _batching_on()  # a batched request: counted on the loop, then queued in its batch
+    call(INFER, ROW, key=make_key(ALL_SCOPES)[0])
+    where_redis.clear()
+    other = make_key(ALL_SCOPES)[0]
+    call(INFER, ROW, key=other)
+    answer = call(INFER, ROW, key=other)
+    assert answer.status_code == 200 and where_redis[-1] == ("batch", True)
