@@ -95,7 +95,8 @@ def _insert(rows: list[dict[str, Any]]) -> None:
     values = [(r["region"], r["model_name"], r["version"], float(r["latency_ms"]), float(r["compute_seconds"]),
                int(r["batch_size"]), int(r["status_code"]), at.get_db_prep_save(r["at"], connection),
                r["status_code"] < 500) for r in rows]
-    with connection.cursor() as cursor:
+    # One commit for the lot (in autocommit each row would be its own transaction), as bulk_create did.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         for start in range(0, len(values), 500):
             cursor.executemany(sql, values[start:start + 500])
 
