@@ -10,7 +10,6 @@ Files beside the node key KEY (OpenSSH, what the SuperNode reads):
 from __future__ import annotations
 
 import datetime
-import os
 import ssl
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
+from ..files import write_whole
 from .api import FedplaneApi
 
 __all__ = ["CertificateKeeper", "CertifiedSession", "renew_at"]
@@ -27,15 +27,6 @@ def renew_at(certificate: x509.Certificate) -> datetime.datetime:
     """Two thirds into the certificate's own validity: read from it, so any lifetime works."""
     start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
     return start + (end - start) * 2 / 3
-
-
-def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Whole or not at all (a reader never sees half a certificate): a temp file renamed over it."""
-    partial = path.with_name(path.name + ".part")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    partial.replace(path)
 
 
 class CertificateKeeper:
@@ -75,10 +66,10 @@ class CertificateKeeper:
         """Send a CSR, store what comes back; the previous certificate serves until then."""
         issued = api.certificate(client_id, self.csr(client_id))
         # Written each time: the node key may have been replaced since the last certificate.
-        _write(self.tls_key_path, self._key().private_bytes(
+        write_whole(self.tls_key_path, self._key().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
-        _write(self.ca_path, issued["caCertificate"].encode())
-        _write(self.cert_path, issued["certificate"].encode())
+        write_whole(self.ca_path, issued["caCertificate"].encode())
+        write_whole(self.cert_path, issued["certificate"].encode())
         return x509.load_pem_x509_certificate(issued["certificate"].encode())
 
     def renew_if_due(self, api, client_id: str) -> bool:

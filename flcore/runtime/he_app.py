@@ -22,6 +22,7 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
 from .. import he
+from ..files import write_whole
 from . import numpy_app
 
 __all__ = ["app", "context_path", "secret_context"]
@@ -48,12 +49,7 @@ def _fetch(path: Path, context_id: str) -> None:
                          headers={"X-API-Key": key}, timeout=30)
     if response.status_code != 200:
         raise PermissionError(f"he-context for execution {context_id}: HTTP {response.status_code} {response.text[:300]}")
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(response.content)
-    os.replace(partial, path)
+    write_whole(path, response.content, 0o600)
 
 
 def secret_context(node_config: Mapping[str, Any], context_id: str):

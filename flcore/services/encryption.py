@@ -9,13 +9,13 @@ secret key. The control plane that made the key also holds it: that is the trust
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from django.conf import settings
 
 from fedplane.api.errors import DomainError
 
+from ..files import write_whole
 from ..models import ClientAssignment, TrainingExecution
 from .executions import execution_get
 
@@ -43,17 +43,6 @@ def _public_path(execution_id) -> Path:
     return Path(settings.FEDPLANE_ARTIFACT_ROOT) / "he" / f"{execution_id}.public.tenseal"
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, path)
-
-
 def he_keys_create(execution: TrainingExecution) -> None:
     """Make the execution's CKKS keys (once: a resume keeps them, or its checkpoints would be unreadable)."""
     from ..he import HEParams, create_context
@@ -61,8 +50,8 @@ def he_keys_create(execution: TrainingExecution) -> None:
     if _secret_path(execution.pk).exists():
         return
     secret, public = create_context(HEParams.from_dict(he_config(execution.privacy_config)))
-    _write(_public_path(execution.pk), public, 0o644)
-    _write(_secret_path(execution.pk), secret, 0o600)
+    write_whole(_public_path(execution.pk), public, 0o644)
+    write_whole(_secret_path(execution.pk), secret, 0o600)
 
 
 def he_secret_context(*, execution_id, user) -> bytes:
