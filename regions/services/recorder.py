@@ -49,7 +49,7 @@ def record(**fields: Any) -> None:
     fields.setdefault("at", timezone.now())
     # On an event loop (the lean path's inline answers) no transaction can be open, since Django
     # refuses the database there; asking would make a connection object per request (per task).
-    if asyncio._get_running_loop() is None and transaction.get_connection().in_atomic_block:
+    if not _on_event_loop() and transaction.get_connection().in_atomic_block:
         _insert([fields])
         return
     with _lock:
@@ -59,6 +59,14 @@ def record(**fields: Any) -> None:
     _wake.set()
     if backlog:
         flush()
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def pending() -> int:
