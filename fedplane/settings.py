@@ -318,6 +318,11 @@ if REGIONS_S3_PART_BYTES < 1 or REGIONS_REPLICATION_CHUNK_BYTES < 1:  # 0 would 
 REGIONS_MODEL_CACHE_SIZE = env.int("REGIONS_MODEL_CACHE_SIZE", default=16)
 # Intra-op threads torch uses in a process that serves a torch model (0: torch's default, one per core).
 REGIONS_TORCH_THREADS = env.int("REGIONS_TORCH_THREADS", default=1)
+# Batches of one model a process may run at once with adaptive batching (Triton's instance count):
+# with two, a batch formed while another runs does not wait for it. Default: up to 2 cores.
+REGIONS_BATCH_INSTANCES = env.int("REGIONS_BATCH_INSTANCES", default=min(2, os.cpu_count() or 1))
+if not 1 <= REGIONS_BATCH_INSTANCES <= 64:
+    raise ImproperlyConfigured("REGIONS_BATCH_INSTANCES must be between 1 and 64")
 REGIONS_FORWARD_TIMEOUT = env.float("REGIONS_FORWARD_TIMEOUT", default=30.0)
 # How long a process reuses what routing reads (regions, replicas, servings, failovers); 0: every request.
 REGIONS_ROUTING_CACHE_SECONDS = env.float("REGIONS_ROUTING_CACHE_SECONDS", default=1.0)

@@ -21,7 +21,10 @@ What it does, in one run:
      binary infer, and to the seed predict route (JSON) for the ONNX model;
    req/s, p50, p99, mean batch size, the server's CPU ms per request; each case interleaved over
    `--rounds` rounds;
-4. the targets (issue 12, item 3): with batching, >= 2x the req/s without, and p99 within
+4. the batcher alone (instances.py): its own latency with Poisson arrivals at 50% and 75% of one
+   instance's capacity, against the p99 bound, and 64 callers back to back, with 1 and 2 instances
+   (REGIONS_BATCH_INSTANCES);
+5. the targets (issue 12, item 3): with batching, >= 2x the req/s without, and p99 within
    `max_latency_ms` + one batch's compute (a 32-row batch, timed here in process).
 
 Everything runs on this machine, the load generator included: note `uptime`'s load with the figures.
@@ -44,6 +47,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 from bench._common.fedplane import EmbeddedServer, percentiles  # noqa: E402
+from bench.predict_batching import instances  # noqa: E402
 from bench.predict_peers import loadgen, models  # noqa: E402
 
 SPEC = models.MODELS["wide"]
@@ -178,6 +182,47 @@ def batch_counts(model: str, http=None) -> tuple[float, float]:
             if line.startswith(f'{n}{{model="{model}"}}'):
                 found[n] = float(line.rsplit(" ", 1)[1])
     return found[names[0]], found[names[1]]
+
+
+def batcher_alone(formats, loaded, row: np.ndarray, one_batch_ms: dict, args) -> list[str]:
+    """3. The batcher's own latency in an open loop, and its instance count; verdict lines for the summary."""
+    shares = (0.5, 0.75)  # at 90% the load generator, on the same 2 cores, falls behind its own schedule
+    print(f"\n3. the batcher alone (submit -> answer; bench/predict_batching/instances.py), max_batch_size "
+          f"{CONCURRENCY}, max_latency_ms {args.max_latency_ms:g}, instances 1 and 2 interleaved over "
+          f"{args.rounds} round(s)")
+    print(f"{'format':<14}{'load':<24}{'1 instance p50 / p99':>22}{'2 instances p50 / p99':>24}"
+          f"{'rows/batch 1 / 2':>18}{'p99 bound':>11}")
+    verdicts = []
+    for f in formats:
+        capacity = CONCURRENCY / one_batch_ms[f] * 1000  # rows a second one instance runs in full batches
+        bound = args.max_latency_ms + one_batch_ms[f]
+        for share in shares:
+            cells: dict[int, list] = {1: [], 2: []}
+            for round_no in range(args.rounds):
+                for n in (1, 2):
+                    cells[n].append(instances.open_loop(loaded[f].run, row, rate=capacity * share,
+                                                        duration=args.duration, instances=n, seed=round_no,
+                                                        max_latency_ms=args.max_latency_ms))
+            worst = {n: max(c[1] for c in cells[n]) for n in cells}
+            med = {n: [statistics.median(c[i] for c in cells[n]) for i in range(3)] for n in cells}
+            print(f"{f:<14}{f'open, {share:.0%} of {capacity:.0f}/s':<24}"
+                  f"{med[1][0]:>12.2f} /{worst[1]:>7.2f}{med[2][0]:>14.2f} /{worst[2]:>7.2f}"
+                  f"{med[1][2]:>10.1f} / {med[2][2]:<5.1f}{bound:>11.2f}")
+            verdicts.append(f"  {f:<12} batcher alone, open loop at {share:.0%} of one instance: p99 "
+                            f"{worst[1]:.2f} (1 instance) / {worst[2]:.2f} (2) ms vs {bound:.2f} ms "
+                            f"({'within' if min(worst.values()) <= bound else 'above'})")
+        closed = {1: [], 2: []}
+        for _ in range(args.rounds):
+            for n in (1, 2):
+                closed[n].append(instances.closed_loop(loaded[f].run, row, callers=2 * CONCURRENCY,
+                                                       duration=args.duration, instances=n,
+                                                       max_latency_ms=args.max_latency_ms))
+        rps = {n: statistics.median(c[0] for c in closed[n]) for n in closed}
+        p50 = {n: statistics.median(c[1] for c in closed[n]) for n in closed}
+        p99 = {n: max(c[2] for c in closed[n]) for n in closed}
+        print(f"{f:<14}{f'closed, {2 * CONCURRENCY} callers':<24}{p50[1]:>12.2f} /{p99[1]:>7.2f}"
+              f"{p50[2]:>14.2f} /{p99[2]:>7.2f}   req/s {rps[1]:.0f} -> {rps[2]:.0f} ({rps[2] / rps[1]:.2f}x)")
+    return verdicts
 
 
 def machine() -> str:
@@ -322,12 +367,18 @@ def main() -> None:
             print(f"{f:<14}{path:<15}{off.rps:>11.0f}{p50_off:>8.2f}{p99_off:>8.2f}{on.rps:>11.0f}{p50_on:>8.2f}"
                   f"{p99_on:>8.2f}{ratio:>7.2f}{rows:>12}{cpu:>20}{bound:>11.2f}")
             verdicts.append((f, path, ratio, p99_on, bound))
+        loads.append(load_average())
+        instance_verdicts = batcher_alone(formats, loaded, x[:1], one_batch_ms, args)
+        loads.append(load_average())
+
         print(f"\nload average during the run: {', '.join(loads)}")
         print("targets (issue 12, item 3): throughput with batching >= 2x without; p99 <= max_latency_ms + one "
               "32-row batch's compute (in process; through the API the HTTP path's own p99 comes on top)")
         for f, path, ratio, p99, bound in verdicts:
             print(f"  {f:<12} {path:<13} {ratio:5.2f}x ({'met' if ratio >= 2 else 'not met'}); p99 {p99:.2f} ms vs "
                   f"{bound:.2f} ms ({'within' if p99 <= bound else 'above'})")
+        for line in instance_verdicts:
+            print(line)
     finally:
         server.stop(keep=args.keep)
 

@@ -2,12 +2,19 @@
 
 As Triton's dynamic batcher and MLServer's adaptive batching do. A model whose
 `batch_max_size` is above 1 gets one `Batcher` per loaded model (per process, per
-version and store), with a queue and one worker thread. A request of fewer rows than
-`batch_max_size` is queued; the worker takes the oldest request, waits until the rows
-queued with the same trailing shape and dtype reach `batch_max_size` or until that
-request has waited `batch_max_latency_ms`, concatenates them, runs the model once and
-hands each caller its own rows. With 0 ms it takes what is queued at once: under load,
-the requests that arrived while a batch ran form the next one.
+version and store), with a queue and up to `instances` worker threads (Triton's instance
+count; REGIONS_BATCH_INSTANCES). A request of fewer rows than `batch_max_size` is queued;
+a worker takes the oldest request, waits until the rows queued with the same trailing
+shape and dtype reach `batch_max_size` or until that request has waited
+`batch_max_latency_ms`, concatenates them, runs the model once and hands each caller its
+own rows. With 0 ms it takes what is queued at once: under load, the requests that arrived
+while a batch ran form the next one.
+
+One worker forms a batch at a time; while it runs the batch, the next free worker forms
+the next. With one worker a request that arrives while a batch runs waits for that batch
+before its own can run (latency up to max_latency + two batches); with a second, its batch
+runs when its window closes (max_latency + one batch), the runtimes' one intra-op thread
+each letting two batches share two cores.
 
 What each caller gets is what it would get alone:
 - its own rows, split by the row counts it sent (a model whose output does not have one
@@ -76,15 +83,17 @@ class Batcher:
     """The queue and worker of one loaded model. `run` maps a batch array to an output array."""
 
     def __init__(self, run: Callable[[np.ndarray], np.ndarray], *, max_size: int, max_latency_ms: float,
-                 name: str = "model"):
+                 name: str = "model", instances: int = 1):
         self._run = run
         self.name = name
         self.max_size = max(1, int(max_size))
         self.max_latency = max(0.0, float(max_latency_ms)) / 1000
+        self.instances = max(1, int(instances))
         self._queue: deque[_Item] = deque()
         self._rows: dict[tuple, int] = {}  # rows queued per (trailing shape, dtype)
         self._cond = threading.Condition(threading.Lock())
-        self._worker: threading.Thread | None = None
+        self._forming = threading.Lock()  # held by the one worker forming the next batch
+        self._workers: dict[threading.Thread, bool] = {}  # worker -> running a batch now
         self._closed = False
         self.batches = 0  # model runs (for tests)
         self._counted = (_RUNS.labels(name), _REQUESTS.labels(name), _ROWS.labels(name))
@@ -104,12 +113,22 @@ class Batcher:
                 return None
             self._queue.append(item)
             rows = self._rows[item.key] = self._rows.get(item.key, 0) + item.rows
-            if self._worker is None or not self._worker.is_alive():  # none yet, left idle, or a forked child
-                self._worker = threading.Thread(target=self._work, name=f"batcher-{self.name}", daemon=True)
-                self._worker.start()
+            if self._needs_worker():
+                worker = threading.Thread(target=self._work, name=f"batcher-{self.name}", daemon=True)
+                self._workers[worker] = False
+                worker.start()
             elif len(self._queue) == 1 or rows >= self.max_size:
                 self._cond.notify()  # the worker waits for a first request, or for a batch to fill
         return item.future
+
+    def _needs_worker(self) -> bool:
+        """Whether a new worker should start (under the lock): none is free to form a batch, and
+        fewer than `instances` run (none yet, left idle, or a forked child's copies of its parent's)."""
+        for worker in [w for w in self._workers if not w.is_alive()]:
+            del self._workers[worker]
+        if not self._workers and self._forming.locked():  # held by a parent's worker when this child forked
+            self._forming = threading.Lock()
+        return len(self._workers) < self.instances and all(self._workers.values())
 
     def close(self) -> None:
         """Take no more requests; those queued still run."""
@@ -123,14 +142,28 @@ class Batcher:
             return len(self._queue)
 
     def _work(self) -> None:
-        items: list[_Item] = []
+        me = threading.current_thread()
+        items: list[_Item] | None = []
         try:
-            while (items := self._next_batch()) is not None:
+            while True:
+                if not self._forming.acquire(timeout=IDLE_SECONDS):
+                    with self._cond:  # another worker formed batches all along: not needed
+                        self._workers.pop(me, None)
+                    return
+                try:
+                    items = self._next_batch()
+                finally:
+                    self._forming.release()
+                if items is None:
+                    return
                 self._run_batch(items)
+                with self._cond:
+                    self._workers[me] = False
         except BaseException as exc:  # a bug here must not leave callers waiting: they get the error
             log.exception("batcher of %s stopped", self.name)
             with self._cond:
-                stranded, self._worker = [*(items or []), *self._queue], None
+                stranded = [*(items or []), *self._queue]
+                self._workers.pop(me, None)
                 self._queue.clear()
                 self._rows.clear()
             for item in stranded:
@@ -142,7 +175,7 @@ class Batcher:
             while not self._queue:
                 idle = self._closed or not self._cond.wait(IDLE_SECONDS)
                 if idle and not self._queue:
-                    self._worker = None
+                    self._workers.pop(threading.current_thread(), None)
                     return None
             first = self._queue[0]
             while self._rows.get(first.key, 0) < self.max_size and not self._closed:
@@ -150,6 +183,7 @@ class Batcher:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
+            self._workers[threading.current_thread()] = True  # busy from here: a request queued now needs another
             return self._take(first.key)
 
     def _take(self, key: tuple) -> list[_Item]:
@@ -215,7 +249,7 @@ def _fail(item: _Item, exc: BaseException) -> None:
     future.set_exception(exc)
 
 
-def batcher_for(loaded, *, max_size: int, max_latency_ms: float) -> Batcher:
+def batcher_for(loaded, *, max_size: int, max_latency_ms: float, instances: int = 1) -> Batcher:
     """The batcher of a loaded model (`loading.LoadedModel`), made on first use; settings kept current."""
     batcher = loaded.batcher
     if batcher is None:
@@ -223,7 +257,7 @@ def batcher_for(loaded, *, max_size: int, max_latency_ms: float) -> Batcher:
             batcher = loaded.batcher
             if batcher is None:
                 batcher = loaded.batcher = Batcher(loaded.run, max_size=max_size, max_latency_ms=max_latency_ms,
-                                                   name=str(loaded.meta.get("name", "model")))
+                                                   name=str(loaded.meta.get("name", "model")), instances=instances)
                 return batcher
     if batcher.max_size != max_size or batcher.max_latency != max_latency_ms / 1000:
         batcher.configure(max_size=max_size, max_latency_ms=max_latency_ms)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -106,7 +107,8 @@ def _batcher(route: Route, loaded: LoadedModel, rows: int, batch_size: int | Non
     max_size = model.batch_max_size
     if max_size <= 1 or rows >= max_size or (batch_size and batch_size < rows) or not loaded.batchable:
         return None
-    return batcher_for(loaded, max_size=max_size, max_latency_ms=model.batch_max_latency_ms)
+    return batcher_for(loaded, max_size=max_size, max_latency_ms=model.batch_max_latency_ms,
+                       instances=settings.REGIONS_BATCH_INSTANCES)
 
 
 def _run(route: Route, loaded: LoadedModel, batch: np.ndarray, size: int, batch_size: int | None,

@@ -166,6 +166,42 @@ def test_if_the_worker_dies_its_callers_get_the_error(caplog):
     assert "batcher of model stopped" in caplog.text  # the bug is logged, not only handed to the callers
 
 
+
+def test_with_two_instances_a_batch_formed_while_another_runs_does_not_wait_for_it():
+    model = Gated()
+    batcher = Batcher(model, max_size=8, max_latency_ms=0, instances=2)
+    first = batcher.submit(np.zeros((1, 4), np.float32))
+    wait_for(lambda: model.batches, "the first batch to start")  # and held there
+    inputs = rows(3)
+    futures = [batcher.submit(x) for x in inputs]
+    for x, future in zip(inputs, futures):  # answered by the second instance while the first is held
+        assert np.array_equal(future.result(DEADLINE).output, x * 2 + 1)
+    assert not first.done()
+    model.release.set()
+    assert np.array_equal(first.result(DEADLINE).output, np.ones((1, 4), np.float32))
+
+
+def test_no_more_batches_run_at_once_than_instances():
+    running, most, lock = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    def slow(x):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(DEADLINE)
+        with lock:
+            running[0] -= 1
+        return x
+    batcher = Batcher(slow, max_size=2, max_latency_ms=0, instances=2)
+    futures = [batcher.submit(x) for x in rows(6)]
+    wait_for(lambda: running[0] == 2, "two batches to run")
+    assert batcher.queued > 0 and running[0] == 2  # the rest wait for an instance
+    release.set()
+    assert all(f.result(DEADLINE) for f in futures)
+    assert most[0] == 2
+
+
 # Through the service layer: the model's settings, run_tensor, metering.
 
 class Picky(nn.Module):
