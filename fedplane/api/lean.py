@@ -40,7 +40,7 @@ import asyncio
 import io
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -62,7 +62,7 @@ from .permissions import HasRequiredScopes, required_scope
 from .ratelimit import counts_locally, hit_buckets_awaiting
 from .throttling import count_request, counter_keys
 
-__all__ = ["LeanRoute", "LeanRouter", "SKIPPED", "envelope_error", "with_error_headers"]
+__all__ = ["LeanRoute", "LeanRouter", "SKIPPED", "ScopeHeaders", "envelope_error", "with_error_headers"]
 
 # Middleware a lean request does not need, and why.
 SKIPPED = {
@@ -92,6 +92,37 @@ def envelope_error(response) -> HttpResponse:
     """fedplane's error envelope, as DRF renders the exception handler's `response`."""
     return with_error_headers(HttpResponse(dumps(response.data), status=response.status_code,
                                            content_type="application/json"), response)
+
+
+class ScopeHeaders(Mapping):
+    """`request.headers` of a lean request, read from the ASGI scope's header list by name, any case
+    (Django's HttpHeaders parses every META key into a new mapping: ~4% of a small request).
+    Repeated headers are joined with commas, as Django joins them into META."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, scope) -> None:
+        self._headers = scope["headers"]
+
+    def get(self, name: str, default=None):
+        wanted = name.lower().encode("latin1")
+        found = [v.decode("latin1") for k, v in self._headers if k == wanted]
+        return default if not found else found[0] if len(found) == 1 else ",".join(found)
+
+    def __getitem__(self, name: str) -> str:
+        found = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self):
+        return iter(dict.fromkeys(k.decode("latin1").title() for k, _ in self._headers))
+
+    def __len__(self) -> int:
+        return len({k for k, _ in self._headers})
 
 
 @dataclass
@@ -268,6 +299,7 @@ class LeanRouter:
         if not inline:
             request_started.send(sender=LeanRouter, scope=scope)  # what Django does per request (old connections)
         request = ASGIRequest(scope, io.BytesIO(body))
+        request.__dict__["headers"] = ScopeHeaders(scope)  # HttpRequest.headers, a cached_property
         request.lean_queued, request.lean_counted = queued, counted
         request.resolver_match = ResolverMatch(route.func, (), kwargs, url_name=route.url_name)
         request._lean = (route, kwargs, body, inline)

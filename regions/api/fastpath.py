@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.urls import get_resolver, resolve, reverse
 
 from fedplane.api.envelope import dumps, envelope
-from fedplane.api.lean import LeanRoute
+from fedplane.api.lean import LeanRoute, ScopeHeaders
 from fedplane.api.parsers import JSONParser
 
 from ..services.forwarding import ROUTED_HEADER
@@ -24,25 +24,13 @@ from .oip import oip_error
 __all__ = ["ROUTES"]
 
 
-class _ScopeHeaders:
-    """`.get` of an ASGI scope's headers by name, any case: all the inference functions read of the
-    headers (Django's `request.headers` parses every META key to make its mapping: ~4% of a request)."""
-
-    def __init__(self, scope) -> None:
-        self._headers = scope["headers"]
-
-    def get(self, name: str, default=None):
-        wanted = name.lower().encode("latin1")
-        return next((v.decode("latin1") for k, v in self._headers if k == wanted), default)
-
-
 def _infer(request, body: bytes, kwargs: dict) -> HttpResponse:
     return oip_infer(name=kwargs["name"], version=kwargs.get("version"), body=body,
-                     headers=_ScopeHeaders(request.scope), queued=request.lean_queued)
+                     headers=request.headers, queued=request.lean_queued)
 
 
 def _infer_queue(scope, kwargs: dict, body: bytes):
-    queued = oip_queue(name=kwargs["name"], version=kwargs.get("version"), body=body, headers=_ScopeHeaders(scope))
+    queued = oip_queue(name=kwargs["name"], version=kwargs.get("version"), body=body, headers=ScopeHeaders(scope))
     return (queued, queued.submitted.future) if queued is not None else None
 
 
@@ -54,7 +42,7 @@ def _predict_data(body: bytes):
 def _predict(request, body: bytes, kwargs: dict) -> HttpResponse:
     queued = request.lean_queued
     data = None if queued is not None else _predict_data(body)
-    result = seed_predict(model_id=kwargs["model_id"], data=data, headers=_ScopeHeaders(request.scope),
+    result = seed_predict(model_id=kwargs["model_id"], data=data, headers=request.headers,
                           queued=queued)
     return HttpResponse(dumps(envelope(result, request)), content_type="application/json")
 

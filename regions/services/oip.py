@@ -16,10 +16,15 @@ DATATYPES = {"BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "ui
              "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64", "FP16": "float16",
              "FP32": "float32", "FP64": "float64"}
 _BY_NUMPY = {v: k for k, v in DATATYPES.items()}
+# Per request, dtypes come from these tables: np.dtype(name) and dtype.name cost microseconds each.
+_BY_DTYPE = {np.dtype(v): k for k, v in DATATYPES.items()}  # native byte order
+_WIRE = {k: (np.dtype(v).newbyteorder("<"), np.dtype(v)) for k, v in DATATYPES.items()}  # (sent as, held as)
 
 
-def datatype_of(dtype: str) -> str:
-    return _BY_NUMPY.get(np.dtype(dtype).name, "BYTES")
+def datatype_of(dtype) -> str:
+    """The OIP datatype of a numpy dtype (or its name); BYTES for any other."""
+    found = _BY_DTYPE.get(dtype) if isinstance(dtype, np.dtype) else None
+    return found or _BY_NUMPY.get(np.dtype(dtype).name, "BYTES")
 
 
 @dataclass
@@ -56,7 +61,7 @@ def parse_infer(body: bytes, header_length: int | None) -> InferRequest:
     for name, value in (("inputs[0].parameters", spec.get("parameters")), ("parameters", request.get("parameters"))):
         if value is not None and not isinstance(value, dict):  # read with .get below
             raise _fail(f"{name} must be an object.")
-    dtype = np.dtype(DATATYPES[datatype]).newbyteorder("<")  # the extension's bytes are little-endian
+    dtype, native = _WIRE[datatype]  # the extension's bytes are little-endian
     size = (spec.get("parameters") or {}).get("binary_data_size")
     count = math.prod(shape)  # Python integers: numpy's product overflows silently past 64 bits
     if count > len(body):
@@ -67,10 +72,10 @@ def parse_infer(body: bytes, header_length: int | None) -> InferRequest:
         if size != len(binary) or size != count * dtype.itemsize:
             raise _fail(f"binary_data_size {size} does not fit shape {shape} of {datatype} "
                         f"({count * dtype.itemsize} bytes) or the {len(binary)} bytes sent.")
-        tensor = np.frombuffer(binary, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+        tensor = np.frombuffer(binary, dtype=dtype).reshape(shape).astype(native)
     else:
         try:
-            tensor = np.asarray(spec.get("data"), dtype=dtype.newbyteorder("="))
+            tensor = np.asarray(spec.get("data"), dtype=native)
         except (TypeError, ValueError) as exc:
             raise _fail(f"data is not {datatype}: {exc}") from None
         if tensor.size != count:
@@ -93,11 +98,12 @@ def encode_infer(*, model_name: str, version: str, request_id: str | None, outpu
                  output_name: str, binary: bool) -> tuple[bytes, int | None]:
     """Response body, and the JSON header's length when the tensor travels as binary."""
     output = np.ascontiguousarray(output)
-    tensor: dict[str, Any] = {"name": output_name, "datatype": datatype_of(output.dtype.name),
+    tensor: dict[str, Any] = {"name": output_name, "datatype": datatype_of(output.dtype),
                               "shape": list(output.shape)}
     raw = b""
     if binary:
-        raw = output.astype(output.dtype.newbyteorder("<"), copy=False).tobytes()
+        little = _WIRE.get(_BY_DTYPE.get(output.dtype, ""), (output.dtype.newbyteorder("<"),))[0]
+        raw = output.astype(little, copy=False).tobytes()
         tensor["parameters"] = {"binary_data_size": len(raw)}
     else:
         tensor["data"] = output.reshape(-1).tolist()

@@ -189,6 +189,7 @@ def test_bad_tensors_are_400_and_bad_bodies_422(path, registered, key):
 
 
 def _answers(settings, make_key) -> list[tuple[int, dict, object]]:
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]  # each answer carries CORS headers for it
     key = make_key(ALL_SCOPES)[0]
     reader = make_key([Scope.REGIONS_MODELS_READ])[0]
     cases = [(INFER, ROW, key), (PREDICT, {"inputs": [[1, 2, 3, 4]]}, key), (INFER, ROW, "fp_x.y"),
@@ -208,6 +209,7 @@ def _answers(settings, make_key) -> list[tuple[int, dict, object]]:
         # Limits count on; the length follows latency_ms's digits.
         headers = {k.lower(): v for k, v in response.headers.items()
                    if not k.lower().startswith("x-ratelimit") and k.lower() != "content-length"}
+        assert headers["access-control-allow-origin"] == "https://app.example"
         out.append((response.status_code, headers, payload))
     return out
 
