@@ -18,7 +18,10 @@ healthy sends the request to a thread, where the outage rules apply). It does no
 should a cache lapse between the check and the call (a SynchronousOnlyOperation from Django), that
 step runs on a request thread instead and the loop waits for it. Django's request_started and
 request_finished are not sent for it: their receivers look after the thread's database connection,
-which it does not use. A request for a model with adaptive batching on (`LeanRoute.queue`) is
+which it does not use. While the process serves one request at a time (`IdleDetector`), the bound is
+`LEAN_IDLE_INLINE_MAX_CALL_MS` instead, and the body may be larger: nothing else is waiting for the
+loop, and the hand-off to a thread and back is two cross-thread wake-ups (~0.4 ms on a VM). A request
+for a model with adaptive batching on (`LeanRoute.queue`) is
 parsed and queued in its model's batch on the loop instead, the loop awaits the batch, and answers
 it inline: no thread sits waiting for each batch member.
 
@@ -62,7 +65,7 @@ from .permissions import HasRequiredScopes, required_scope
 from .ratelimit import counts_locally, hit_buckets_awaiting
 from .throttling import count_request, counter_keys
 
-__all__ = ["LeanRoute", "LeanRouter", "SKIPPED", "ScopeHeaders", "envelope_error", "with_error_headers"]
+__all__ = ["IdleDetector", "LeanRoute", "LeanRouter", "SKIPPED", "ScopeHeaders", "envelope_error", "with_error_headers"]
 
 # Middleware a lean request does not need, and why.
 SKIPPED = {
@@ -125,6 +128,42 @@ class ScopeHeaders(Mapping):
         return len({k for k, _ in self._headers})
 
 
+class IdleDetector:
+    """Whether this process has been serving one HTTP request at a time (on its event loop only).
+
+    Requests that find another in flight when they enter show concurrency, but only while answers
+    leave the loop free: while requests are answered on the loop one by one, those queued behind
+    them enter one at a time too and look alone. So while idle, every PROBE_EVERY-th request that
+    could take the idle bound is sent to a thread instead: requests waiting behind it then enter
+    while it runs, see it in flight, and end the idle spell. Bursts are found within PROBE_EVERY
+    requests; a lone caller pays one thread hand-off in PROBE_EVERY."""
+
+    STREAK = 8  # requests in a row entering alone before the process counts as idle
+    PROBE_EVERY = 16
+
+    def __init__(self) -> None:
+        self.active = 0  # HTTP requests in flight in this process (any route, streams included)
+        self._streak = 0
+        self._since_probe = 0
+
+    def entered(self) -> None:
+        self.active += 1
+        self._streak = 0 if self.active > 1 else self._streak + 1
+
+    def left(self) -> None:
+        self.active -= 1
+
+    def idle(self) -> bool:
+        """Whether the request in flight may be answered on the loop with the idle bound (False for a probe)."""
+        if self.active > 1 or self._streak < self.STREAK:
+            return False
+        self._since_probe += 1
+        if self._since_probe >= self.PROBE_EVERY:
+            self._since_probe = 0
+            return False
+        return True
+
+
 @dataclass
 class LeanRoute:
     """One POST route: `pattern` matches the whole path (its groups are the view's kwargs)."""
@@ -158,6 +197,7 @@ class LeanRouter:
         self.fallback = fallback
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fedplane-lean")
         self._exception_hooks: list[Callable] = []
+        self.idle = IdleDetector()
         self._chain = self._build_chain()
 
     def _build_chain(self):
@@ -174,11 +214,17 @@ class LeanRouter:
 
     # --- on the event loop -------------------------------------------------------------------
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "POST" and settings.LEAN_INFERENCE_PATH:
-            taken = self._take(scope)
-            if taken is not None:
-                return await self._serve(scope, receive, send, *taken)
-        return await self.fallback(scope, receive, send)
+        if scope["type"] != "http":
+            return await self.fallback(scope, receive, send)
+        self.idle.entered()
+        try:
+            if scope["method"] == "POST" and settings.LEAN_INFERENCE_PATH:
+                taken = self._take(scope)
+                if taken is not None:
+                    return await self._serve(scope, receive, send, *taken)
+            return await self.fallback(scope, receive, send)
+        finally:
+            self.idle.left()
 
     def _take(self, scope) -> tuple[LeanRoute, dict, int, bytes] | None:
         """(route, kwargs, body length, API key) when the lean path answers this request, else None."""
@@ -236,11 +282,13 @@ class LeanRouter:
         """The answer made on the event loop (see the module's docstring), or None: a request
         thread makes it. With Redis counting the limits, the count is awaited here first, and the
         chain then uses it instead of counting."""
-        raw_key = self._loop_may_answer(body, key)
+        # Alone in the process, a slower call (or a larger body) holds no other request up.
+        idle = settings.LEAN_IDLE_INLINE_MAX_CALL_MS > settings.LEAN_INLINE_MAX_CALL_MS and self.idle.idle()
+        raw_key = self._loop_may_answer(body, key, idle)
         if raw_key is None:
             return None
-        inline = route.inline is not None and route.inline(scope, kwargs, body,
-                                                           settings.LEAN_INLINE_MAX_CALL_MS / 1000)
+        bound = settings.LEAN_IDLE_INLINE_MAX_CALL_MS if idle else settings.LEAN_INLINE_MAX_CALL_MS
+        inline = route.inline is not None and route.inline(scope, kwargs, body, bound / 1000)
         if not inline and route.queue is None:
             return None
         local = counts_locally()
@@ -273,9 +321,9 @@ class LeanRouter:
         return self._respond(scope, body, route, kwargs, True, handle, counted)
 
     @staticmethod
-    def _loop_may_answer(body: bytes, key: bytes) -> str | None:
+    def _loop_may_answer(body: bytes, key: bytes, idle: bool) -> str | None:
         """The API key, when a request of this body with this key may be answered on the loop at all."""
-        if settings.LEAN_INLINE_MAX_CALL_MS <= 0 or len(body) > INLINE_MAX_BODY:
+        if settings.LEAN_INLINE_MAX_CALL_MS <= 0 or (len(body) > INLINE_MAX_BODY and not idle):
             return None
         try:
             raw_key = key.decode("latin1")

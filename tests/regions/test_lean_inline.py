@@ -14,7 +14,7 @@ import pytest
 from django.core.exceptions import SynchronousOnlyOperation
 
 from fedplane.api import authentication
-from fedplane.api.lean import LeanRouter
+from fedplane.api.lean import IdleDetector, LeanRouter
 
 from .conftest import ALL_SCOPES
 from .test_lean_path import INFER, PREDICT, ROW, _answers, assert_api_headers, call
@@ -42,6 +42,7 @@ def where(settings, monkeypatch, tmp_path):
     settings.REGIONS_ROUTING_CACHE_SECONDS = 60
     settings.API_KEY_CACHE_SECONDS = 60
     settings.LEAN_INLINE_MAX_CALL_MS = 50  # a loaded CI machine must not make the tiny MLP look slow
+    settings.LEAN_IDLE_INLINE_MAX_CALL_MS = 0  # one request at a time here: idle, which its own tests turn on
     seen = []
     respond = LeanRouter._respond
 
@@ -274,3 +275,86 @@ def test_with_redis_the_count_is_awaited_on_the_loop_and_over_the_limit_is_429(w
     call(INFER, ROW, key=other)
     answer = call(INFER, ROW, key=other)
     assert answer.status_code == 200 and where_redis[-1] == ("batch", True)
+
+
+# While the process serves one request at a time, a slower model call is answered on the loop too.
+
+def test_idle_detector_counts_a_lone_caller_idle_and_probes_it():
+    idle = IdleDetector()
+    answers = []
+    for _ in range(IdleDetector.STREAK + 2 * IdleDetector.PROBE_EVERY):
+        idle.entered()
+        answers.append(idle.idle())
+        idle.left()
+    assert answers[:IdleDetector.STREAK - 1] == [False] * (IdleDetector.STREAK - 1)  # not idle yet
+    after = answers[IdleDetector.STREAK - 1:]
+    assert after.count(False) == 2 and after.count(True) == len(after) - 2  # one probe in PROBE_EVERY
+
+
+def test_idle_detector_ends_idle_when_requests_overlap():
+    idle = IdleDetector()
+    for _ in range(IdleDetector.STREAK):
+        idle.entered()
+        idle.left()
+    idle.entered()
+    assert idle.idle()
+    idle.entered()  # a second request arrives while the first is still in flight (e.g. a probe on a thread)
+    assert not idle.idle()
+    idle.left()
+    idle.left()
+    idle.entered()  # alone again, but the streak starts over
+    assert not idle.idle()
+    idle.left()
+
+
+def _lean_router():
+    from fedplane.asgi import application
+
+    router = application.application_mapping["http"]
+    assert isinstance(router, LeanRouter)
+    return router
+
+
+def test_a_slower_call_is_answered_on_the_loop_while_the_process_is_idle(where, registered, key, settings,
+                                                                         monkeypatch):
+    router = _lean_router()
+    monkeypatch.setattr(router, "idle", IdleDetector())  # a fresh count: other tests' requests left a streak
+    for _ in range(3):  # warm: key, routes, the model's cost
+        call(PREDICT, {"inputs": [[1, 2, 3, 4]]}, key=key)
+    settings.LEAN_INLINE_MAX_CALL_MS = 1e-6  # every call of the model is slower than this
+    settings.LEAN_IDLE_INLINE_MAX_CALL_MS = 60_000  # and well within this
+    where.clear()
+    answers = [call(PREDICT, {"inputs": [[1, 2, 3, 4]]}, key=key) for _ in range(IdleDetector.PROBE_EVERY + 8)]
+    assert {a.status_code for a in answers} == {200}
+    idle_from = IdleDetector.STREAK - 4  # the three warm-up requests started the streak; it counts at entry
+    assert set(where[:idle_from]) == {"thread"}  # not idle yet: a slow call takes a thread
+    assert where[idle_from:].count("thread") == 1  # then on the loop, but for one probe
+    assert where[idle_from:].count("loop") == len(where) - idle_from - 1
+    settings.LEAN_IDLE_INLINE_MAX_CALL_MS = 0
+    where.clear()
+    call(PREDICT, {"inputs": [[1, 2, 3, 4]]}, key=key)
+    assert where == ["thread"]  # off: only the small-call bound counts
+
+
+def test_concurrent_requests_end_the_idle_spell(where, registered, key, settings, monkeypatch):
+    router = _lean_router()
+    monkeypatch.setattr(router, "idle", IdleDetector())
+    settings.LEAN_INLINE_MAX_CALL_MS = 1e-6
+    settings.LEAN_IDLE_INLINE_MAX_CALL_MS = 60_000
+    for _ in range(IdleDetector.STREAK + 1):
+        call(PREDICT, {"inputs": [[1, 2, 3, 4]]}, key=key)
+    assert where[-1] == "loop"
+
+    async def together():
+        from fedplane.asgi import application
+
+        transport = httpx.ASGITransport(app=application)
+        headers = {"Content-Type": "application/json", "X-API-Key": key}
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await asyncio.gather(*(client.post(PREDICT, content=b'{"inputs": [[1, 2, 3, 4]]}',
+                                                       headers=headers) for _ in range(IdleDetector.PROBE_EVERY)))
+    where.clear()
+    answers = asyncio.run(together())
+    assert {a.status_code for a in answers} == {200}
+    assert "thread" in where
+    assert where[-1] == "thread"  # once requests overlap, the slow calls leave the loop
