@@ -6,8 +6,8 @@ request in one round trip: a Lua script that increments the buckets in order,
 atomically, and stops at the first one over its limit. The embedded default keeps one
 small file per counter next to Django's file cache, read and rewritten under an
 exclusive `flock`: atomic across the processes of one machine, and cheap (no pickle,
-no temp file and rename); `cache.clear()` removes these files with the cache's own. Each
-thread keeps its counter files open and mapped (`_CounterMap`).
+no temp file and rename); `cache.clear()` removes these files with the cache's own. A process
+keeps its recently used counter files open and mapped (`_CounterMap`, at most MAX_OPEN_COUNTERS).
 
 When Redis cannot be reached the limiter fails open: requests go through uncounted, with
 one warning per outage in the log, for at most `RATE_LIMIT_FAIL_OPEN_SECONDS` of it; past
@@ -26,6 +26,7 @@ import struct
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -148,15 +149,15 @@ def _counter_path(folder: Path, key: str) -> str:
 
 
 class _CounterMap:
-    """One thread's open counter file, its 16 bytes mapped into memory. Each thread opens its own
-    (a `flock` belongs to an open file, so threads exclude each other as processes do), keeps it
-    open, and reads and writes the count in the mapping: the lock is held for the `flock` call
-    and a few bytes' copy, with no other system call (each of which lets another thread take
-    the GIL while the lock is held: 16 request threads queued on the lock that way)."""
+    """An open counter file, its 16 bytes mapped into memory, shared by the threads of this process.
+    A `flock` belongs to an open file, so threads sharing one exclude each other with `lock` and
+    other processes with the `flock`; the count is read and written in the mapping, with no other
+    system call while both are held."""
 
-    __slots__ = ("fd", "view")
+    __slots__ = ("fd", "view", "lock")
 
     def __init__(self, path: str) -> None:
+        self.lock = threading.Lock()
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
@@ -171,35 +172,42 @@ class _CounterMap:
     def removed(self) -> bool:
         return os.fstat(self.fd).st_nlink == 0  # cache.clear() removed it: the other processes count anew
 
-    def __del__(self) -> None:  # the thread ended, or the file was removed
+    def __del__(self) -> None:  # evicted, or the file was removed, once no thread still uses it
         view = getattr(self, "view", None)
         if view is not None:
             view.close()
         os.close(self.fd)
 
 
-_MAX_MAPS_PER_THREAD = 256
-_threads = threading.local()
+# Open counter files per process, least recently used evicted: one file per caller and bucket, so
+# many callers must not exhaust the process's file descriptors (a soft limit of 1,024 is common;
+# each counter holds two: its file and the mapping's duplicate). Before, each request thread kept
+# up to 256 of its own.
+MAX_OPEN_COUNTERS = 128
+_maps: OrderedDict[str, _CounterMap] = OrderedDict()
+_maps_lock = threading.Lock()
 
 
 def _counter_map(path: str) -> _CounterMap:
-    maps = getattr(_threads, "maps", None)
-    if maps is None:
-        maps = _threads.maps = {}
-    counter = maps.get(path)
-    if counter is not None and counter.removed():
-        counter = None
-    if counter is None:
-        if len(maps) >= _MAX_MAPS_PER_THREAD:
-            maps.clear()
-        counter = maps[path] = _CounterMap(path)
-    return counter
+    with _maps_lock:
+        counter = _maps.get(path)
+        if counter is not None:
+            _maps.move_to_end(path)
+    if counter is not None and not counter.removed():
+        return counter
+    fresh = _CounterMap(path)  # opened outside the lock: other counters go on meanwhile
+    with _maps_lock:
+        _maps[path] = fresh
+        _maps.move_to_end(path)
+        while len(_maps) > MAX_OPEN_COUNTERS:
+            _maps.popitem(last=False)  # closed when the last thread using it lets go
+    return fresh
 
 
 def _forget_maps() -> None:
     """In a forked child: the parent's open files share their `flock` with the parent; open anew."""
-    global _threads
-    _threads = threading.local()
+    global _maps, _maps_lock
+    _maps, _maps_lock = OrderedDict(), threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_maps)
@@ -208,15 +216,16 @@ os.register_at_fork(after_in_child=_forget_maps)
 def _file_hit(folder: Path, key: str, window_seconds: int, now: float) -> Window:
     counter = _counter_map(_counter_path(folder, key))
     fd, view = counter.fd, counter.view
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        count, reset_at = _RECORD.unpack_from(view, 0)
-        if reset_at <= now:
-            count, reset_at = 0, int(now + window_seconds)
-        count += 1
-        _RECORD.pack_into(view, 0, count, reset_at)
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+    with counter.lock:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            count, reset_at = _RECORD.unpack_from(view, 0)
+            if reset_at <= now:
+                count, reset_at = 0, int(now + window_seconds)
+            count += 1
+            _RECORD.pack_into(view, 0, count, reset_at)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     return Window(count=count, reset_at=reset_at)
 
 
