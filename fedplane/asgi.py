@@ -20,8 +20,13 @@ from fedplane.events.routing import websocket_urlpatterns  # noqa: E402
 from fedplane.api.lean import LeanRouter  # noqa: E402
 from regions.api.fastpath import ROUTES as INFERENCE_ROUTES  # noqa: E402
 
+from django.urls import reverse  # noqa: E402
+
+# Liveness and readiness probes that read nothing stored: answered on the event loop (lean.py).
+PROBES = frozenset(reverse(name) for name in ("livez", "oip-live", "oip-ready"))
+
 application = ProtocolTypeRouter({
-    "http": LeanRouter(INFERENCE_ROUTES, django_asgi_app),
+    "http": LeanRouter(INFERENCE_ROUTES, django_asgi_app, probes=PROBES),
     "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),
 })
 

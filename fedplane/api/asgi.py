@@ -33,7 +33,7 @@ from functools import partial
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
-__all__ = ["SyncChainASGIHandler", "get_asgi_application"]
+__all__ = ["SyncChainASGIHandler", "get_asgi_application", "release_cycles"]
 
 # ThreadSensitiveContext(executor=...) is recent asgiref (3.13 here); without it, Django's way.
 _LENDS_EXECUTORS = "executor" in inspect.signature(ThreadSensitiveContext).parameters
@@ -61,7 +61,7 @@ class _ExecutorPool:
         executor.shutdown(wait=False)
 
 
-def _release_cycles(request, response) -> None:
+def release_cycles(request, response) -> None:
     """After `response.close()`: nothing reads these any more (the test client, which keeps
     using a response after closing it, does not come through here)."""
     context = response.__dict__.get("renderer_context")
@@ -105,7 +105,7 @@ class SyncChainASGIHandler(ASGIHandler):
     async def run_get_response(self, request):
         response = await super().run_get_response(request)
         # close() runs its closers after the response is sent, then drops them.
-        response._resource_closers.append(partial(_release_cycles, request, response))
+        response._resource_closers.append(partial(release_cycles, request, response))
         return response
 
     async def get_response_async(self, request):
