@@ -29,6 +29,14 @@ def _batcher(run: Callable, instances: int, max_latency_ms: float, max_size: int
     return Batcher(run, max_size=max_size, max_latency_ms=max_latency_ms, name="bench", instances=instances)
 
 
+def _run_threads(target: Callable[[], None], count: int) -> None:
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def open_loop(run: Callable, row: np.ndarray, *, rate: float, duration: float, instances: int,
               max_latency_ms: float, max_size: int = 32, seed: int = 0) -> tuple[float, float, float]:
     """(p50 ms, p99 ms, rows a batch) for Poisson arrivals at `rate` a second over `duration` s
@@ -53,11 +61,7 @@ def open_loop(run: Callable, row: np.ndarray, *, rate: float, duration: float, i
             mine.append((at, (time.perf_counter() - at) * 1000))
         with lock:
             latencies.extend(mine)
-    threads = [threading.Thread(target=caller) for _ in range(CALLERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_threads(caller, CALLERS)
     batcher.close()
     counted = [ms for at, ms in latencies if at >= start + duration / 4]
     p50, p99 = percentiles(counted)
@@ -82,11 +86,7 @@ def closed_loop(run: Callable, row: np.ndarray, *, callers: int, duration: float
                 mine.append((done - sent) * 1000)
         with lock:
             latencies.extend(mine)
-    threads = [threading.Thread(target=caller) for _ in range(callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_threads(caller, callers)
     batcher.close()
     p50, p99 = percentiles(latencies)
     return len(latencies) / duration, p50, p99
