@@ -252,8 +252,8 @@ class LeanRouter:
         the fallback runs on a thread), here on the loop: the probes read nothing stored."""
         request = ASGIRequest(scope, io.BytesIO(b""))
         request.__dict__["headers"] = ScopeHeaders(scope)
-        response = self.fallback.get_response(request)  # sets the urlconf, logs 4xx/5xx, as Django does
-        response._resource_closers += [request.close, partial(release_cycles, request, response)]
+        response = self.fallback.get_response(request)  # sets the urlconf, adds request.close, logs 4xx/5xx
+        response._resource_closers.append(partial(release_cycles, request, response))
         status, headers, content = self._finished(response, True)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
