@@ -114,12 +114,15 @@ class Batcher:
             self._queue.append(item)
             rows = self._rows[item.key] = self._rows.get(item.key, 0) + item.rows
             if self._needs_worker():
-                worker = threading.Thread(target=self._work, name=f"batcher-{self.name}", daemon=True)
-                self._workers[worker] = False
-                worker.start()
+                self._start_worker()
             elif len(self._queue) == 1 or rows >= self.max_size:
                 self._cond.notify()  # the worker waits for a first request, or for a batch to fill
         return item.future
+
+    def _start_worker(self) -> None:
+        worker = threading.Thread(target=self._work, name=f"batcher-{self.name}", daemon=True)
+        self._workers[worker] = False
+        worker.start()
 
     def _needs_worker(self) -> bool:
         """Whether a new worker should start (under the lock): none is free to form a batch, and
@@ -184,7 +187,10 @@ class Batcher:
                     break
                 self._cond.wait(remaining)
             self._workers[threading.current_thread()] = True  # busy from here: a request queued now needs another
-            return self._take(first.key)
+            taken = self._take(first.key)
+            if self._queue and self._needs_worker():  # requests queued while this batch formed
+                self._start_worker()
+            return taken
 
     def _take(self, key: tuple) -> list[_Item]:
         """Up to max_size rows of requests of `key`, oldest first (at least one); the rest stay queued."""
