@@ -267,10 +267,19 @@ async def hit_buckets_awaiting(keys_and_limits: list[tuple[str, int]], window_se
         return None
     now = time.time()
     try:
-        flat = await _loop_script()(keys=[k for k, _ in keys_and_limits],
-                                    args=[window_seconds, *(limit for _, limit in keys_and_limits)])
+        flat = await _loop_script()(**_script_call(keys_and_limits, window_seconds))
     except (*REDIS_ERRORS, OSError, redis.exceptions.RedisError):
         return None
+    return _windows(flat, now)
+
+
+def _script_call(keys_and_limits: list[tuple[str, int]], window_seconds: int) -> dict:
+    """The counting script's KEYS and ARGV for these buckets."""
+    return {"keys": [k for k, _ in keys_and_limits], "args": [window_seconds, *(limit for _, limit in keys_and_limits)]}
+
+
+def _windows(flat: list, now: float) -> list[Window]:
+    """The script's (count, ttl) pairs as windows."""
     return [Window(count=int(flat[i]), reset_at=int(now + max(int(flat[i + 1]), 0))) for i in range(0, len(flat), 2)]
 
 
@@ -287,12 +296,10 @@ def hit_buckets(keys_and_limits: list[tuple[str, int]], window_seconds: int) -> 
     now = time.time()
     client = _redis()
     if client is not None:
-        flat = _outage.call(lambda: _script()(keys=[k for k, _ in keys_and_limits],
-                                              args=[window_seconds, *(limit for _, limit in keys_and_limits)]), now)
+        flat = _outage.call(lambda: _script()(**_script_call(keys_and_limits, window_seconds)), now)
         if flat is None:  # failing open: nothing counted, nothing refused
             return [Window(count=0, reset_at=int(now + window_seconds)) for _ in keys_and_limits]
-        return [Window(count=int(flat[i]), reset_at=int(now + max(int(flat[i + 1]), 0)))
-                for i in range(0, len(flat), 2)]
+        return _windows(flat, now)
     windows = []
     for key, limit in keys_and_limits:
         window = hit(key, window_seconds, now=now)
